@@ -1,0 +1,29 @@
+"""Application factory of the face_detection service (port 6337)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from face_detection.extraction_client import ExtractionClient
+from face_detection.pipeline import FacePipeline
+from face_detection.routes import blueprint
+from facerec.db.connection import Database
+from facerec.db.samples import SampleStore
+from facerec.inference.detector import FaceDetector
+from facerec.settings import Settings, get_settings
+from facerec.web import create_base_app
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or get_settings()
+    app = create_base_app(__name__, settings)
+    detector = FaceDetector(settings)
+    detector.warm_up()  # load weights and run once before this worker takes traffic
+    database = Database(settings)
+    app.extensions.update(
+        database=database,
+        store=SampleStore(database),
+        pipeline=FacePipeline(settings, detector, ExtractionClient(settings)),
+    )
+    app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,79 @@
+"""HTTP client of the feature_extraction service: pooled, time-limited, retried on connect errors."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import numpy as np
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from facerec.errors import ExtractionUnavailable
+from facerec.inference.recognizers import EmbeddingSpec
+from facerec.settings import Settings
+from facerec.wire import NPY_MEDIA_TYPE, to_npy
+
+DOWN = "the feature_extraction service is unavailable"
+
+
+class ExtractionClient:
+    def __init__(self, settings: Settings):
+        self.base_url = settings.feature_extraction_url.rstrip("/")
+        self.timeout = settings.extraction_timeout_s
+        retry = Retry(
+            total=settings.extraction_retries,
+            connect=settings.extraction_retries,
+            read=0,
+            status=0,
+            other=0,
+            backoff_factor=0.2,
+            allowed_methods=None,  # embedding is idempotent: a POST may be resent
+        )
+        self.http = requests.Session()
+        self.http.mount("http://", HTTPAdapter(pool_maxsize=16, max_retries=retry))
+        self.http.mount("https://", HTTPAdapter(pool_maxsize=16, max_retries=retry))
+        self._spec: EmbeddingSpec | None = None
+        self._lock = threading.Lock()
+
+    def spec(self) -> EmbeddingSpec:
+        """The model behind the service (crop size, name, default threshold), asked once."""
+        if self._spec is None:
+            with self._lock:
+                if self._spec is None:
+                    health = self._request("GET", "/health").json()
+                    self._spec = EmbeddingSpec(
+                        model=health["model"],
+                        dim=int(health["dim"]),
+                        crop_size=int(health["crop_size"]),
+                        default_min_similarity=float(health["default_min_similarity"]),
+                        alignment=health["alignment"],
+                        channel_order=health["channel_order"],
+                    )
+        return self._spec
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        """One round trip for the whole batch; returns N x dim unit vectors in order."""
+        spec = self.spec()
+        response = self._request(
+            "POST", "/extract_feature", data=to_npy(crops), headers={"Content-Type": NPY_MEDIA_TYPE}
+        )
+        if response.headers.get("X-Embedding-Model") != spec.model:
+            self._spec = None  # the service was restarted with another model: ask again next time
+            raise ExtractionUnavailable(f"{DOWN}: its embedding model changed; retry", reason="model_changed")
+        vectors = np.load(io.BytesIO(response.content), allow_pickle=False)
+        if vectors.shape != (len(crops), spec.dim):
+            raise ExtractionUnavailable(f"{DOWN}: malformed response", reason="extraction_failed")
+        return vectors
+
+    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+        try:
+            response = self.http.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+        except requests.RequestException as error:
+            raise ExtractionUnavailable(
+                f"{DOWN} at {self.base_url} ({type(error).__name__})", reason="extraction_unavailable"
+            ) from None
+        if response.status_code != 200:
+            raise ExtractionUnavailable(f"{DOWN}: it answered {response.status_code}", reason="extraction_failed")
+        return response

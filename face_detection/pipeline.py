@@ -1,0 +1,48 @@
+"""Detect, align and embed faces: the steps between a decoded photo and its vectors."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from face_detection.extraction_client import ExtractionClient
+from facerec.errors import LimitExceeded
+from facerec.inference.alignment import align_faces
+from facerec.inference.detector import DetectedFace, FaceDetector
+from facerec.settings import Settings
+from facerec.web import record_timing
+
+
+class FacePipeline:
+    def __init__(self, settings: Settings, detector: FaceDetector, extraction: ExtractionClient):
+        self.settings = settings
+        self.detector = detector
+        self.extraction = extraction
+
+    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+        """Faces in the image, left to right; too many is a named-limit error."""
+        started = time.perf_counter()
+        faces = self.detector.predict(image)
+        record_timing("detect", started)
+        if len(faces) > self.settings.max_faces_per_image:
+            raise LimitExceeded(
+                f"{len(faces)} faces found, over the limit of {self.settings.max_faces_per_image} "
+                "(setting FACEREC_MAX_FACES)",
+                reason="max_faces",
+            )
+        return sorted(faces, key=lambda face: (face.box[0] + face.box[2], face.box[1]))
+
+    def embed(self, photos: list[tuple[np.ndarray, list[DetectedFace]]]) -> list[np.ndarray]:
+        """Embed the faces of several photos in one call; one N_i x dim array per photo."""
+        counts = [len(faces) for _, faces in photos]
+        if sum(counts) == 0:
+            return [np.empty((0, 0), dtype=np.float32) for _ in photos]
+        crop_size = self.extraction.spec().crop_size
+        crops = np.concatenate(
+            [align_faces(image, [f.landmarks for f in faces], crop_size) for image, faces in photos if faces]
+        )
+        started = time.perf_counter()
+        vectors = self.extraction.embed(crops)
+        record_timing("embed", started)
+        return np.split(vectors, np.cumsum(counts)[:-1])

@@ -1,0 +1,152 @@
+"""The four endpoints of the original README, with their request and response shapes kept."""
+
+from __future__ import annotations
+
+import psycopg
+from flask import Blueprint, Response, current_app, jsonify
+from psycopg.conninfo import make_conninfo
+
+import facerec
+from face_detection.enrolment import enrol
+from face_detection.pipeline import FacePipeline
+from facerec.db import schema
+from facerec.db.cli import classify_connection_error
+from facerec.db.connection import Database
+from facerec.db.samples import Match, SampleStore
+from facerec.errors import ApiError, BadRequest, DatabaseUnavailable
+from facerec.images import decode_data_uri_image
+from facerec.inference.detector import DetectedFace
+from facerec.web import json_body, parse_unit_float, require_object
+
+blueprint = Blueprint("face_detection", __name__)
+
+CONFIG_FIELDS = ("host", "db_name", "username", "password")
+UNMATCHED = {"id": "", "name": "", "metadata": ""}
+
+
+def _pipeline() -> FacePipeline:
+    return current_app.extensions["pipeline"]
+
+
+def _store() -> SampleStore:
+    return current_app.extensions["store"]
+
+
+def _text(body: str, status: int) -> Response:
+    return Response(body, status=status, mimetype="text/plain")
+
+
+@blueprint.route("/config-database", methods=["GET", "POST"])
+def config_database():
+    body = require_object(json_body())
+    for key in CONFIG_FIELDS:
+        value = body.get(key)
+        if value is None or (value == "" and key != "password"):
+            return _text(f'"{key}" is missing.', 400)
+        if not isinstance(value, str) or len(value) > 1024:
+            raise BadRequest(f"'{key}' must be a string", reason=f"invalid_{key}")
+    conninfo = make_conninfo(
+        host=body["host"],
+        port=_port(body.get("port", 5432)),
+        dbname=body["db_name"],
+        user=body["username"],
+        password=body["password"],
+    )
+    _prepare_database(conninfo)
+    database: Database = current_app.extensions["database"]
+    database.saved.save(conninfo)
+    return _text("Database configuration is done.", 200)
+
+
+def _port(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        raise BadRequest("'port' must be an integer between 1 and 65535", reason="invalid_port")
+    if not 1 <= int(value) <= 65535:
+        raise BadRequest("'port' must be an integer between 1 and 65535", reason="invalid_port")
+    return int(value)
+
+
+def _prepare_database(conninfo: str) -> None:
+    """Connect and create the schema if needed; a database that fails is never saved."""
+    timeout = max(1, int(current_app.extensions["settings"].db_timeout_s))
+    try:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout) as conn:
+            schema.migrate(conn)
+    except psycopg.OperationalError as error:
+        raise BadRequest(classify_connection_error(error)[1], reason="database_connection_failed") from None
+    except (schema.ExtensionMissing, psycopg.Error) as error:
+        raise BadRequest(f"database not usable: {str(error).splitlines()[0]}", reason="database_unusable") from None
+
+
+@blueprint.route("/clear-samples", methods=["GET", "POST", "DELETE"])
+def clear_samples():
+    try:
+        removed = _store().clear()
+    except DatabaseUnavailable as error:
+        return jsonify(fail=error.message, error=error.message, reason=error.reason), error.status
+    return jsonify(success="Samples have been removed successfully", removed=removed)
+
+
+@blueprint.post("/update-samples")
+def update_samples():
+    settings = current_app.extensions["settings"]
+    report = enrol(json_body(), settings, _pipeline(), _store())
+    return jsonify(report.to_dict())
+
+
+@blueprint.post("/face-recognition")
+def face_recognition():
+    body = require_object(json_body())
+    settings = current_app.extensions["settings"]
+    pipeline = _pipeline()
+    if "image" not in body:
+        raise BadRequest("Invalid request.", reason="missing_image")
+    image = decode_data_uri_image(body["image"], settings.max_image_pixels)
+    min_similarity = body.get("min_distance")
+    if min_similarity is None:
+        min_similarity = pipeline.extraction.spec().default_min_similarity
+    else:
+        min_similarity = parse_unit_float(min_similarity, "min_distance")
+    faces = pipeline.detect(image)
+    if not faces:
+        return jsonify([])
+    (vectors,) = pipeline.embed([(image, faces)])
+    matches = _store().match(vectors, pipeline.extraction.spec().model)
+    return jsonify([_recognised(face, best, min_similarity) for face, best in zip(faces, matches, strict=True)])
+
+
+def _recognised(face: DetectedFace, candidates: list[Match], min_similarity: float) -> dict:
+    x, y, w, h = face.xywh()
+    entry = {"bbox": f"{x}, {y}, {w}, {h}", **UNMATCHED}
+    best = candidates[0] if candidates else None
+    if best is not None and best.similarity > min_similarity:
+        entry.update(id=best.sample_id, name=best.name, metadata=best.metadata)
+    entry["similarity"] = round(best.similarity, 4) if best is not None else None
+    entry["matched"] = bool(entry["id"])
+    entry["det_score"] = round(face.score, 4)
+    return entry
+
+
+@blueprint.get("/health/live")
+def live():
+    return jsonify(status="ok")
+
+
+@blueprint.get("/health")
+@blueprint.get("/health/ready")
+def ready():
+    """Ready when the detector is loaded and the database and feature_extraction answer."""
+    pipeline = _pipeline()
+    checks = {"detector": pipeline.detector.provider}
+    try:
+        checks["embedding_model"] = pipeline.extraction.spec().model
+        checks["feature_extraction"] = "ok"
+    except ApiError as error:
+        checks["feature_extraction"] = error.message
+    try:
+        _store().ping()
+        checks["database"] = "ok"
+    except ApiError as error:
+        checks["database"] = error.message
+    ok = checks["feature_extraction"] == "ok" and checks["database"] == "ok"
+    return jsonify(status="ok" if ok else "unavailable", version=facerec.__version__, **checks), 200 if ok else 503

@@ -1,0 +1,91 @@
+"""Decoding of client images: data URIs and raw bytes to BGR uint8 arrays, safely."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from facerec.errors import InvalidImage, LimitExceeded
+
+_DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,")
+_ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
+
+
+def split_data_uri(value: object) -> bytes:
+    """Return the bytes of a base64 data URI such as ``data:image/jpeg;base64,...``.
+
+    Anything else is refused, never read as a path or a URL.
+    """
+    if not isinstance(value, str):
+        raise InvalidImage("'image' must be a string holding a data URI", reason="not_a_data_uri")
+    match = _DATA_URI.match(value)
+    if not match or not match.group("b64"):
+        raise InvalidImage(
+            "'image' must be a base64 data URI such as 'data:image/jpeg;base64,...'",
+            reason="not_a_data_uri",
+        )
+    return decode_base64(value[match.end() :])
+
+
+def decode_base64(text: str) -> bytes:
+    try:
+        data = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidImage("image data is not valid base64", reason="invalid_base64") from None
+    if not data:
+        raise InvalidImage("image data is empty", reason="empty_image")
+    return data
+
+
+def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """Decode image bytes to an HxWx3 BGR uint8 array, honouring EXIF orientation."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.format not in _ALLOWED_FORMATS:
+                raise InvalidImage(f"unsupported image format {image.format}", reason="unsupported_format")
+            if image.width * image.height > max_pixels:
+                raise _too_many_pixels(image.width, image.height, max_pixels)
+            image = ImageOps.exif_transpose(image)
+            rgb = _to_rgb(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning):
+        raise InvalidImage("data is not a readable image", reason="not_an_image") from None
+    except Image.DecompressionBombError:
+        raise LimitExceeded("image exceeds the pixel limit", reason="max_image_pixels") from None
+    array = np.asarray(rgb, dtype=np.uint8)
+    return np.ascontiguousarray(array[:, :, ::-1])
+
+
+def _too_many_pixels(width: int, height: int, max_pixels: int) -> LimitExceeded:
+    return LimitExceeded(
+        f"image is {width}x{height} pixels, over the limit of {max_pixels} (setting FACEREC_MAX_IMAGE_PIXELS)",
+        reason="max_image_pixels",
+    )
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        scaled = np.asarray(image, dtype=np.float64) / (257.0 if image.mode != "I" else 65535.0 / 255.0)
+        return Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8)).convert("RGB")
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def decode_data_uri_image(value: object, max_pixels: int) -> np.ndarray:
+    return decode_image(split_data_uri(value), max_pixels)
+
+
+def encode_jpeg_data_uri(bgr: np.ndarray, quality: int = 90) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1])).save(buffer, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -1,0 +1,52 @@
+"""The one base class of every inference model: lazy, lock-guarded load, then predict."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from typing import Any
+
+from facerec.settings import Settings
+
+
+class InferenceModel(ABC):
+    name: str
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.weights_sha256 = ""
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    @property
+    def provider(self) -> str:
+        return self._session.provider if self.loaded else "not loaded"
+
+    def load(self) -> None:
+        if self._session is not None:
+            return
+        with self._lock:
+            if self._session is None:
+                self._session = self._load()
+
+    def predict(self, inputs: Any) -> Any:
+        self.load()
+        return self._predict(inputs)
+
+    def warm_up(self) -> None:
+        """Load and run once, so the first real request pays no start-up cost."""
+        self.predict(self._warm_up_input())
+
+    @abstractmethod
+    def _load(self) -> Any:
+        """Create and return the session (sets weights_sha256)."""
+
+    @abstractmethod
+    def _predict(self, inputs: Any) -> Any: ...
+
+    @abstractmethod
+    def _warm_up_input(self) -> Any: ...

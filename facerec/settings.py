@@ -1,0 +1,81 @@
+"""One settings object for both services and every tool, read from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from functools import cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _setting(env: str, default, doc: str):
+    return field(default=default, metadata={"env": env, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Database
+    database_url: str = _setting("DATABASE_URL", "", "libpq URI of PostgreSQL with pgvector")
+    state_dir: Path = _setting(
+        "FACEREC_STATE_DIR", PROJECT_ROOT / "var", "where the embedded database and saved config live"
+    )
+    db_pool_size: int = _setting("FACEREC_DB_POOL_SIZE", 4, "connections per worker")
+    db_timeout_s: float = _setting("FACEREC_DB_TIMEOUT_S", 5.0, "wait for a connection or a query")
+    hnsw_ef_search: int = _setting("FACEREC_HNSW_EF_SEARCH", 100, "HNSW candidate list size at query")
+
+    # Models
+    embedding_model: str = _setting("FACEREC_EMBEDDING_MODEL", "arcface_mbf", "arcface_mbf or facenet")
+    device: str = _setting("FACEREC_DEVICE", "auto", "auto, cpu or cuda")
+    threads: int = _setting("FACEREC_THREADS", 0, "intra-op threads per model; 0 = cores / workers")
+    detector_weights: str = _setting("FACEREC_DETECTOR_WEIGHTS", "", "path to scrfd_500m_bnkps.onnx")
+    arcface_weights: str = _setting("FACEREC_ARCFACE_WEIGHTS", "", "path to w600k_mbf.onnx")
+    facenet_weights: str = _setting("FACEREC_FACENET_WEIGHTS", "", "path to facenet vggface2 .pt")
+    det_size: int = _setting("FACEREC_DET_SIZE", 640, "detector input size (square)")
+    det_threshold: float = _setting("FACEREC_DET_THRESHOLD", 0.5, "minimum detection score")
+
+    # Services
+    feature_extraction_url: str = _setting(
+        "FEATURE_EXTRACTION_URL", "http://127.0.0.1:5000", "base URL of the feature_extraction service"
+    )
+    extraction_timeout_s: float = _setting("FACEREC_EXTRACTION_TIMEOUT_S", 30.0, "per call")
+    extraction_retries: int = _setting("FACEREC_EXTRACTION_RETRIES", 2, "retries on connection errors")
+
+    # Limits
+    max_request_bytes: int = _setting("FACEREC_MAX_REQUEST_BYTES", 32 * 1024 * 1024, "request body")
+    max_image_pixels: int = _setting("FACEREC_MAX_IMAGE_PIXELS", 40_000_000, "decoded width x height")
+    max_samples_per_request: int = _setting("FACEREC_MAX_SAMPLES", 100, "items per /update-samples")
+    max_faces_per_image: int = _setting("FACEREC_MAX_FACES", 100, "faces kept per image")
+    max_batch_crops: int = _setting("FACEREC_MAX_BATCH", 256, "crops per /extract_feature call")
+    max_field_chars: int = _setting("FACEREC_MAX_FIELD_CHARS", 4096, "id, name, metadata, action")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            kind = Path if isinstance(f.default, Path) else type(f.default)
+            values[f.name] = kind(raw)
+        return cls(**values)
+
+    @property
+    def database_config_file(self) -> Path:
+        return Path(self.state_dir) / "database.json"
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return Path(self.state_dir) / "pgdata"
+
+    def intra_op_threads(self) -> int:
+        if self.threads > 0:
+            return self.threads
+        return max(1, (os.cpu_count() or 1) // int(os.environ.get("FACEREC_WORKERS", "1")))
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,130 @@
+"""What both Flask apps share: JSON errors, request ids, one structured log line per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from facerec.errors import ApiError, BadRequest
+from facerec.settings import Settings
+
+log = logging.getLogger("facerec.access")
+
+INVALID_REQUEST = "Invalid request."
+
+
+class JsonLogFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging() -> None:
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, JsonLogFormatter) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
+
+
+def create_base_app(import_name: str, settings: Settings) -> Flask:
+    configure_logging()
+    app = Flask(import_name)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False
+    app.extensions["settings"] = settings
+    app.before_request(_start_request)
+    app.after_request(_log_request)
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def _start_request() -> None:
+    g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+    g.started = time.perf_counter()
+
+
+def _log_request(response: Response) -> Response:
+    response.headers["X-Request-Id"] = g.get("request_id", "")
+    elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+    fields = {
+        "request_id": g.get("request_id"),
+        "method": request.method,
+        "path": request.path,
+        "status": response.status_code,
+        "ms": round(elapsed_ms, 1),
+        **g.get("timings", {}),
+    }
+    log.info("request", extra={"fields": fields})
+    return response
+
+
+def record_timing(name: str, started: float) -> None:
+    """Add '<name>_ms' to this request's log line."""
+    g.setdefault("timings", {})[f"{name}_ms"] = round((time.perf_counter() - started) * 1000, 1)
+
+
+def _api_error(error: ApiError):
+    body = error.body()
+    body["request_id"] = g.get("request_id")
+    return jsonify(body), error.status
+
+
+def _http_error(error: HTTPException):
+    message = error.description or error.name
+    if error.code == 413:
+        message = "request body exceeds the limit (setting FACEREC_MAX_REQUEST_BYTES)"
+    return jsonify({"error": message, "reason": error.name, "request_id": g.get("request_id")}), error.code
+
+
+def _unexpected_error(error: Exception):
+    logging.getLogger("facerec").exception("unhandled error", extra={"fields": {"request_id": g.get("request_id")}})
+    return jsonify({"error": "internal server error", "request_id": g.get("request_id")}), 500
+
+
+def json_body() -> Any:
+    """The request's JSON, whatever its Content-Type; a 400 'Invalid request.' otherwise."""
+    data = request.get_data(cache=True)
+    try:
+        return json.loads(data) if data else None
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(INVALID_REQUEST, reason="invalid_json") from None
+
+
+def require_object(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise BadRequest(INVALID_REQUEST, reason="expected_json_object")
+    return value
+
+
+def parse_unit_float(value: Any, name: str) -> float:
+    """A number in [0, 1]; numeric strings are accepted as old clients send them."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise BadRequest(f"'{name}' must be a number in [0, 1]", reason=f"invalid_{name}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise BadRequest(f"'{name}' must be a number in [0, 1]", reason=f"invalid_{name}") from None
+    if not math.isfinite(number) or not 0.0 <= number <= 1.0:
+        raise BadRequest(f"'{name}' must be a number in [0, 1]", reason=f"invalid_{name}")
+    return number

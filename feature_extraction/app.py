@@ -1,0 +1,20 @@
+"""Application factory of the feature_extraction service (port 5000)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from facerec.inference.recognizers import create_recognizer
+from facerec.settings import Settings, get_settings
+from facerec.web import create_base_app
+from feature_extraction.routes import blueprint
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or get_settings()
+    app = create_base_app(__name__, settings)
+    recognizer = create_recognizer(settings)
+    recognizer.warm_up()  # load weights and run once before this worker takes traffic
+    app.extensions["recognizer"] = recognizer
+    app.register_blueprint(blueprint)
+    return app
