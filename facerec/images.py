@@ -58,7 +58,10 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning):
         raise InvalidImage("data is not a readable image", reason="not_an_image") from None
     except Image.DecompressionBombError:
-        raise LimitExceeded("image exceeds the pixel limit", reason="max_image_pixels") from None
+        raise LimitExceeded(
+            f"image exceeds the limit of {max_pixels} pixels (setting FACEREC_MAX_IMAGE_PIXELS)",
+            reason="max_image_pixels",
+        ) from None
     array = np.asarray(rgb, dtype=np.uint8)
     return np.ascontiguousarray(array[:, :, ::-1])
 

@@ -22,7 +22,10 @@ def _recognizer() -> Recognizer:
 
 
 @blueprint.get("/health")
+@blueprint.get("/health/live")
+@blueprint.get("/health/ready")
 def health():
+    """The model is loaded before a worker serves, so a worker that answers is ready."""
     recognizer = _recognizer()
     return jsonify(
         status="ok",

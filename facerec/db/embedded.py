@@ -26,7 +26,9 @@ def _pgserver():
 
 def start(pgdata: Path) -> str:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = _pgserver().get_server(pgdata, cleanup_mode=None)
+    # get_server caches one handle per folder and process: start it explicitly, as it may have been stopped.
+    server = _pgserver().get_server(pgdata, cleanup_mode=None, start=False)
+    server.start()
     return server.get_uri()
 
 

@@ -29,9 +29,9 @@ class Match:
 
 
 _UPSERT = f"""
-    INSERT INTO {TABLE} (sample_id, name, metadata, action, embedding, model)
-    VALUES (%s, %s, %s, %s, %s, %s)
-    ON CONFLICT (sample_id) DO UPDATE SET
+    INSERT INTO {TABLE} (sample_id, photo_id, name, metadata, action, embedding, model)
+    VALUES (%s, '', %s, %s, %s, %s, %s)
+    ON CONFLICT (sample_id, photo_id) DO UPDATE SET
         name = excluded.name, metadata = excluded.metadata, action = excluded.action,
         embedding = excluded.embedding, model = excluded.model, modified_at = now()
 """
@@ -53,13 +53,20 @@ class SampleStore:
         self.database = database
 
     def upsert(self, items: list[tuple[Sample, np.ndarray]], model: str) -> None:
-        """Store all items in one transaction; re-enrolling a sample id replaces its row."""
+        """Store all items in one transaction; re-enrolling a sample id replaces all its photos.
+
+        The upsert locks the id's row, so concurrent enrolments of one id queue up and leave one row.
+        """
         with self.database.connection() as conn, conn.transaction():
             _require_model(conn, model)
             with conn.cursor() as cursor:
                 cursor.executemany(
                     _UPSERT,
                     [(s.sample_id, s.name, s.metadata, s.action, vector, model) for s, vector in items],
+                )
+                cursor.execute(
+                    f"DELETE FROM {TABLE} WHERE sample_id = ANY(%s) AND photo_id <> ''",
+                    ([s.sample_id for s, _ in items],),
                 )
 
     def clear(self) -> int:

@@ -15,6 +15,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE TABLE {TABLE} (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             sample_id text NOT NULL,
+            photo_id text NOT NULL DEFAULT '',
             name text NOT NULL DEFAULT '',
             metadata text NOT NULL DEFAULT '',
             action text NOT NULL DEFAULT '',
@@ -22,7 +23,8 @@ MIGRATIONS: list[tuple[int, str]] = [
             model text NOT NULL,
             created_at timestamptz NOT NULL DEFAULT now(),
             modified_at timestamptz NOT NULL DEFAULT now(),
-            CONSTRAINT sample_face_vectors_sample_id_key UNIQUE (sample_id)
+            -- A sample id (a person) has one photo '' by default; appended photos get their own ids.
+            CONSTRAINT sample_face_vectors_sample_photo_key UNIQUE (sample_id, photo_id)
         );
         -- 512 floats are 2 KB: kept inline, a scan reads no TOAST table (4x faster).
         ALTER TABLE {TABLE} ALTER COLUMN embedding SET STORAGE PLAIN;

@@ -1,0 +1,113 @@
+"""Fixtures: a real embedded PostgreSQL, both services under gunicorn, and test photos."""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+import requests
+
+from facerec.db import embedded
+from facerec.inference.weights import vectron_model_dir
+from facerec.settings import PROJECT_ROOT
+from tests.servers import Service, create_database
+
+SHARED_FACES = PROJECT_ROOT.parent / "shared" / "faces"
+PACKAGE_PHOTOS = vectron_model_dir()
+
+
+def data_uri(path: Path, mime: str = "image/jpeg") -> str:
+    return f"data:{mime};base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def insightface_photo(name: str) -> Path:
+    import importlib.util
+
+    return Path(importlib.util.find_spec("insightface").origin).parent / "data" / "images" / name
+
+
+@pytest.fixture(scope="session")
+def work_dir():
+    # Not under pytest's 0700 tmp dir: the embedded server runs as user 'pgserver' when we are root.
+    path = Path(tempfile.mkdtemp(prefix="facerec-tests-"))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(work_dir):
+    pgdata = work_dir / "pgdata"
+    url = embedded.start(pgdata)
+    yield url
+    embedded.stop(pgdata)
+
+
+@pytest.fixture(scope="session")
+def pgdata(work_dir, pg_admin_url):
+    return work_dir / "pgdata"
+
+
+@pytest.fixture()
+def fresh_db_url(pg_admin_url):
+    """An empty database of its own, without schema."""
+    return create_database(pg_admin_url)
+
+
+@pytest.fixture(scope="session")
+def extraction_service(work_dir):
+    service = Service(
+        "feature_extraction",
+        env={"FACEREC_STATE_DIR": str(work_dir / "fe-state")},
+        workers=1,
+        log_path=work_dir / "feature_extraction.log",
+    )
+    yield service.start()
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def detection_db_url(pg_admin_url):
+    url = create_database(pg_admin_url)
+    from facerec.db.cli import main as init_db
+
+    assert init_db(["--url", url]) == 0
+    return url
+
+
+@pytest.fixture(scope="session")
+def detection_service(work_dir, extraction_service, detection_db_url):
+    service = Service(
+        "face_detection",
+        env={
+            "DATABASE_URL": detection_db_url,
+            "FEATURE_EXTRACTION_URL": extraction_service.url,
+            "FACEREC_STATE_DIR": str(work_dir / "fd-state"),
+        },
+        workers=2,
+        log_path=work_dir / "face_detection.log",
+    )
+    yield service.start()
+    service.stop()
+
+
+@pytest.fixture()
+def api(detection_service):
+    """The face_detection URL, with no sample enrolled."""
+    response = requests.get(detection_service.url + "/clear-samples", timeout=30)
+    assert response.status_code == 200, response.text
+    return detection_service.url
+
+
+@pytest.fixture(scope="session")
+def shared_faces() -> Path:
+    if not (SHARED_FACES / "manifest.json").is_file():
+        pytest.skip("../shared/faces is absent (it sits beside the checkout, not in it)")
+    return SHARED_FACES
+
+
+@pytest.fixture(scope="session")
+def manifest(shared_faces) -> dict:
+    return json.loads((shared_faces / "manifest.json").read_text())

@@ -1,0 +1,117 @@
+"""/config-database: validated, tested, saved safely, and seen by every gunicorn worker."""
+
+from __future__ import annotations
+
+import json
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlparse
+
+import psycopg
+import pytest
+import requests
+
+from facerec.db.cli import main as init_db
+from tests.conftest import PACKAGE_PHOTOS, data_uri
+from tests.servers import Service, create_database
+
+SECRET = "s3cret-password-never-logged"
+
+
+@pytest.fixture(scope="module")
+def databases(pg_admin_url):
+    first, second = create_database(pg_admin_url), create_database(pg_admin_url)
+    assert init_db(["--url", first]) == 0
+    return first, second  # the second has no schema: /config-database creates it
+
+
+@pytest.fixture(scope="module")
+def service(work_dir, extraction_service, databases):
+    state = work_dir / "config-state"
+    svc = Service(
+        "face_detection",
+        env={
+            "DATABASE_URL": databases[0],
+            "FEATURE_EXTRACTION_URL": extraction_service.url,
+            "FACEREC_STATE_DIR": str(state),
+        },
+        workers=2,
+        log_path=work_dir / "config-service.log",
+    ).start()
+    svc.state = state
+    yield svc
+    svc.stop()
+
+
+def config_body(db_url: str, **overrides) -> dict:
+    parsed = urlparse(db_url)
+    body = {
+        "host": parse_qs(parsed.query)["host"][0],
+        "db_name": parsed.path.lstrip("/"),
+        "username": "postgres",
+        "password": SECRET,
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def configure(service, body: dict, method: str = "GET") -> requests.Response:
+    return requests.request(method, service.url + "/config-database", json=body, timeout=30)
+
+
+def sample_ids(db_url: str) -> set[str]:
+    with psycopg.connect(db_url) as conn:
+        if conn.execute("SELECT to_regclass('sample_face_vectors')").fetchone()[0] is None:
+            return set()
+        return {row[0] for row in conn.execute("SELECT sample_id FROM sample_face_vectors")}
+
+
+@pytest.mark.parametrize("missing", ["host", "db_name", "username", "password"])
+def test_missing_field_is_the_readme_text(service, databases, missing):
+    response = configure(service, config_body(databases[1], **{missing: None}))
+    assert response.status_code == 400
+    assert response.text == f'"{missing}" is missing.'
+
+
+@pytest.mark.parametrize("port", ["abc", 0, 70000, True, -1])
+def test_invalid_port(service, databases, port):
+    response = configure(service, config_body(databases[1], port=port))
+    assert response.status_code == 400 and response.json()["reason"] == "invalid_port"
+
+
+def test_failed_connection_is_not_saved(service, databases):
+    response = configure(service, config_body(databases[1], db_name="no_such_database"))
+    assert response.status_code == 400
+    assert "unknown database" in response.json()["error"]
+    assert not (service.state / "database.json").exists()
+    enrolled = requests.post(
+        service.url + "/update-samples", json=[{"id": "still-first", "image": data_uri(PACKAGE_PHOTOS / "yaoming.jpg")}]
+    )
+    assert enrolled.json()["success"] == ["still-first"]
+    assert "still-first" in sample_ids(databases[0])
+
+
+def test_switch_is_seen_by_every_worker(service, databases):
+    response = configure(service, config_body(databases[1], port="5432"), method="POST")
+    assert response.status_code == 200
+    assert response.text == "Database configuration is done."
+    saved = service.state / "database.json"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    mark = len(service.log_path.read_text().splitlines())
+
+    def enrol(index: int) -> list:
+        item = {"id": f"after-{index}", "image": data_uri(PACKAGE_PHOTOS / "yaoming.jpg")}
+        return requests.post(service.url + "/update-samples", json=[item], timeout=60).json()["success"]
+
+    with ThreadPoolExecutor(6) as pool:
+        assert all(pool.map(enrol, range(24)))
+    assert sample_ids(databases[1]) == {f"after-{i}" for i in range(24)}
+    assert not any(s.startswith("after-") for s in sample_ids(databases[0]))
+    lines = [json.loads(line) for line in service.log_path.read_text().splitlines()[mark:] if line.startswith("{")]
+    pids = {entry["pid"] for entry in lines if entry.get("path") == "/update-samples"}
+    assert len(pids) == 2, "both workers served enrolments after the switch"
+
+
+def test_password_never_logged_or_echoed(service, databases):
+    configure(service, config_body(databases[1], db_name="no_such_database"))
+    assert SECRET not in service.log_path.read_text()

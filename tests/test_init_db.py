@@ -1,0 +1,151 @@
+"""init_db.py against a real embedded PostgreSQL: idempotent, keeps data, clear failures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import psycopg
+import pytest
+
+from facerec.db import schema
+from facerec.db.cli import EXIT_AUTH, EXIT_NO_DATABASE, EXIT_UNREACHABLE
+from facerec.settings import PROJECT_ROOT
+from tests.servers import free_port
+
+
+def run_init_db(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "init_db.py", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+def socket_dir(url: str) -> str:
+    return parse_qs(urlparse(url).query)["host"][0]
+
+
+def insert_sample(url: str, sample_id: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO sample_face_vectors (sample_id, embedding, model) VALUES (%s, %s::vector, 'test')",
+            (sample_id, str(np.ones(512).tolist())),
+        )
+
+
+def count_samples(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM sample_face_vectors").fetchone()[0]
+
+
+def test_creates_schema(fresh_db_url):
+    result = run_init_db("--url", fresh_db_url)
+    assert result.returncode == 0, result.stderr
+    assert "version 1" in result.stdout
+    with psycopg.connect(fresh_db_url) as conn:
+        columns = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s",
+                (schema.TABLE,),
+            ).fetchall()
+        )
+        storage = conn.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'embedding'",
+            (schema.TABLE,),
+        ).fetchone()[0]
+        indexes = {
+            row[0] for row in conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", (schema.TABLE,))
+        }
+    assert {
+        "sample_id",
+        "photo_id",
+        "name",
+        "metadata",
+        "action",
+        "embedding",
+        "model",
+        "created_at",
+        "modified_at",
+    } <= set(columns)
+    assert storage == "p", "embedding must be STORAGE PLAIN"
+    assert any("hnsw" in index and "vector_cosine_ops" in index for index in indexes)
+    assert any("UNIQUE" in index and "(sample_id, photo_id)" in index for index in indexes)
+
+
+def test_second_run_changes_nothing_and_keeps_data(fresh_db_url):
+    assert run_init_db("--url", fresh_db_url).returncode == 0
+    insert_sample(fresh_db_url, "kept")
+    again = run_init_db("--url", fresh_db_url)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stdout
+    assert count_samples(fresh_db_url) == 1
+
+
+def test_reset_drops_data(fresh_db_url):
+    assert run_init_db("--url", fresh_db_url).returncode == 0
+    insert_sample(fresh_db_url, "dropped")
+    result = run_init_db("--url", fresh_db_url, "--reset")
+    assert result.returncode == 0, result.stderr
+    assert count_samples(fresh_db_url) == 0
+
+
+def test_readme_flags(fresh_db_url):
+    database = urlparse(fresh_db_url).path.lstrip("/")
+    result = run_init_db("-H", socket_dir(fresh_db_url), "-P", "5432", "-d", database, "-u", "postgres", "-p", "x")
+    assert result.returncode == 0, result.stderr
+    assert count_samples(fresh_db_url) == 0
+
+
+def test_old_location_in_face_detection_still_works(fresh_db_url):
+    result = subprocess.run(
+        [sys.executable, "init_db.py", "--url", fresh_db_url],
+        cwd=PROJECT_ROOT / "face_detection",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_unreachable_host():
+    result = run_init_db("-H", "127.0.0.1", "-P", str(free_port()), "-d", "db", "-u", "u", "-p", "p")
+    assert result.returncode == EXIT_UNREACHABLE
+    assert result.stderr.count("\n") == 1 and "cannot reach the database server" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_database(pg_admin_url):
+    result = run_init_db("-H", socket_dir(pg_admin_url), "-d", "no_such_db", "-u", "postgres", "-p", "x")
+    assert result.returncode == EXIT_NO_DATABASE
+    assert result.stderr.count("\n") == 1 and "unknown database" in result.stderr
+
+
+@pytest.fixture()
+def password_user(pg_admin_url, pgdata):
+    """A role that must give its password: pg_hba demands scram for it on the socket."""
+    hba = pgdata / "pg_hba.conf"
+    original = hba.read_text()
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS alice")
+        conn.execute("CREATE ROLE alice LOGIN PASSWORD 'right-password'")
+        hba.write_text("local all alice scram-sha-256\n" + original)
+        conn.execute("SELECT pg_reload_conf()")
+    yield "alice"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        hba.write_text(original)
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def test_wrong_password(pg_admin_url, password_user):
+    host = socket_dir(pg_admin_url)
+    result = run_init_db("-H", host, "-d", "postgres", "-u", password_user, "-p", "wrong-password")
+    assert result.returncode == EXIT_AUTH
+    assert result.stderr.count("\n") == 1 and "authentication failed" in result.stderr
+    assert "wrong-password" not in result.stderr
+
+
+def test_missing_flag_is_a_usage_error():
+    result = run_init_db("-H", "127.0.0.1", "-u", "postgres")
+    assert result.returncode != 0
+    assert "missing -d" in result.stderr
