@@ -5,11 +5,14 @@ from __future__ import annotations
 from flask import Flask
 
 from face_detection.extraction_client import ExtractionClient
+from face_detection.openapi import SPEC
 from face_detection.pipeline import FacePipeline
 from face_detection.routes import blueprint
+from facerec import auth
 from facerec.db.connection import Database
 from facerec.db.samples import SampleStore
 from facerec.inference.detector import FaceDetector
+from facerec.openapi import serve_openapi
 from facerec.settings import Settings, get_settings
 from facerec.web import create_base_app
 
@@ -26,4 +29,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         pipeline=FacePipeline(settings, detector, ExtractionClient(settings)),
     )
     app.register_blueprint(blueprint)
+    serve_openapi(app, SPEC)
+    auth.install(
+        app,
+        auth.ApiKeys.from_settings(settings.admin_keys, settings.client_keys, settings.api_keys_file),
+        "face_detection",
+    )
     return app

@@ -32,6 +32,8 @@ class ExtractionClient:
             allowed_methods=None,  # embedding is idempotent: a POST may be resent
         )
         self.http = requests.Session()
+        if settings.extraction_key:
+            self.http.headers["X-API-Key"] = settings.extraction_key
         self.http.mount("http://", HTTPAdapter(pool_maxsize=16, max_retries=retry))
         self.http.mount("https://", HTTPAdapter(pool_maxsize=16, max_retries=retry))
         self._spec: EmbeddingSpec | None = None

@@ -9,6 +9,7 @@ from psycopg.conninfo import make_conninfo
 import facerec
 from face_detection.enrolment import enrol
 from face_detection.pipeline import FacePipeline
+from facerec.auth import ADMIN, public, requires
 from facerec.db import schema
 from facerec.db.cli import classify_connection_error
 from facerec.db.connection import Database
@@ -37,6 +38,7 @@ def _text(body: str, status: int) -> Response:
 
 
 @blueprint.route("/config-database", methods=["GET", "POST"])
+@requires(ADMIN)
 def config_database():
     body = require_object(json_body())
     for key in CONFIG_FIELDS:
@@ -79,6 +81,7 @@ def _prepare_database(conninfo: str) -> None:
 
 
 @blueprint.route("/clear-samples", methods=["GET", "POST", "DELETE"])
+@requires(ADMIN)
 def clear_samples():
     try:
         removed = _store().clear()
@@ -128,12 +131,14 @@ def _recognised(face: DetectedFace, candidates: list[Match], min_similarity: flo
 
 
 @blueprint.get("/health/live")
+@public
 def live():
     return jsonify(status="ok")
 
 
 @blueprint.get("/health")
 @blueprint.get("/health/ready")
+@public
 def ready():
     """Ready when the detector is loaded and the database and feature_extraction answer."""
     pipeline = _pipeline()

@@ -42,6 +42,14 @@ class Settings:
     extraction_timeout_s: float = _setting("FACEREC_EXTRACTION_TIMEOUT_S", 30.0, "per call")
     extraction_retries: int = _setting("FACEREC_EXTRACTION_RETRIES", 2, "retries on connection errors")
 
+    # Access
+    admin_keys: str = _setting("FACEREC_ADMIN_KEYS", "", "comma-separated admin API keys")
+    client_keys: str = _setting("FACEREC_CLIENT_KEYS", "", "comma-separated client API keys")
+    api_keys_file: str = _setting("FACEREC_API_KEYS_FILE", "", 'JSON file {"admin": [...], "client": [...]}')
+    extraction_key: str = _setting(
+        "FACEREC_EXTRACTION_KEY", "", "shared key that feature_extraction requires and face_detection sends"
+    )
+
     # Limits
     max_request_bytes: int = _setting("FACEREC_MAX_REQUEST_BYTES", 32 * 1024 * 1024, "request body")
     max_image_pixels: int = _setting("FACEREC_MAX_IMAGE_PIXELS", 40_000_000, "decoded width x height")

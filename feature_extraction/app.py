@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
+from facerec import auth
 from facerec.inference.recognizers import create_recognizer
+from facerec.openapi import serve_openapi
 from facerec.settings import Settings, get_settings
 from facerec.web import create_base_app
+from feature_extraction.openapi import SPEC
 from feature_extraction.routes import blueprint
 
 
@@ -17,4 +20,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     recognizer.warm_up()  # load weights and run once before this worker takes traffic
     app.extensions["recognizer"] = recognizer
     app.register_blueprint(blueprint)
+    serve_openapi(app, SPEC)
+    auth.install(app, auth.ApiKeys(client=auth.split_keys(settings.extraction_key)), "feature_extraction")
     return app

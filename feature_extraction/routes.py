@@ -8,6 +8,7 @@ import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
 
 import facerec
+from facerec.auth import public
 from facerec.errors import BadRequest, LimitExceeded
 from facerec.images import decode_base64, decode_image, split_data_uri
 from facerec.inference.recognizers import Recognizer
@@ -24,6 +25,7 @@ def _recognizer() -> Recognizer:
 @blueprint.get("/health")
 @blueprint.get("/health/live")
 @blueprint.get("/health/ready")
+@public
 def health():
     """The model is loaded before a worker serves, so a worker that answers is ready."""
     recognizer = _recognizer()

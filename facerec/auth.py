@@ -1,0 +1,103 @@
+"""API keys: an admin role and a client role, checked before every request.
+
+Every endpoint needs the client role unless marked @public or @requires(ADMIN); admin keys
+pass wherever a client key does. Keys come as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.
+With no key configured the service stays open, as the original was, and says so loudly at start.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, current_app, request
+
+from facerec.errors import Forbidden, Unauthorized
+
+log = logging.getLogger(__name__)
+
+ADMIN, CLIENT, PUBLIC = "admin", "client", "public"
+_ROLE_ATTRIBUTE = "_facerec_role"
+
+
+def requires(role: str) -> Callable:
+    def mark(view: Callable) -> Callable:
+        setattr(view, _ROLE_ATTRIBUTE, role)
+        return view
+
+    return mark
+
+
+public = requires(PUBLIC)
+
+
+def split_keys(value: str) -> tuple[str, ...]:
+    return tuple(key.strip() for key in value.split(",") if key.strip())
+
+
+@dataclass(frozen=True)
+class ApiKeys:
+    admin: tuple[str, ...] = ()
+    client: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, admin_keys: str, client_keys: str, keys_file: str) -> ApiKeys:
+        admin, client = split_keys(admin_keys), split_keys(client_keys)
+        if keys_file:
+            stored = json.loads(Path(keys_file).read_text())
+            admin += tuple(stored.get("admin", ()))
+            client += tuple(stored.get("client", ()))
+        return cls(admin, client)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.admin or self.client)
+
+    def role_of(self, presented: str) -> str | None:
+        """The presented key's role; every key is compared, in constant time."""
+        role = None
+        for candidate_role, keys in ((CLIENT, self.client), (ADMIN, self.admin)):
+            for key in keys:
+                if hmac.compare_digest(presented.encode(), key.encode()):
+                    role = candidate_role
+        return role
+
+
+def presented_key() -> str:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.headers.get("X-API-Key", "").strip()
+
+
+def install(app: Flask, keys: ApiKeys, service: str) -> None:
+    app.extensions["api_keys"] = keys
+    if not keys.enabled:
+        log.warning(
+            "%s: no API key configured; anyone who can reach it may use every endpoint. "
+            "Set FACEREC_ADMIN_KEYS and FACEREC_CLIENT_KEYS (or FACEREC_API_KEYS_FILE).",
+            service,
+        )
+    app.before_request(_check)
+
+
+def _check() -> None:
+    keys: ApiKeys = current_app.extensions["api_keys"]
+    view = current_app.view_functions.get(request.endpoint or "")
+    needed = getattr(view, _ROLE_ATTRIBUTE, CLIENT)
+    if view is None or needed == PUBLIC or not keys.enabled:
+        return
+    key = presented_key()
+    if not key:
+        raise Unauthorized(
+            "an API key is required: 'Authorization: Bearer KEY' or 'X-API-Key: KEY'", reason="api_key_required"
+        )
+    role = keys.role_of(key)
+    if role is None:
+        raise Unauthorized("the API key is not valid", reason="invalid_api_key")
+    if needed == ADMIN and role != ADMIN:
+        raise Forbidden("this endpoint needs an admin key", reason="admin_key_required")

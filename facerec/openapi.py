@@ -1,0 +1,35 @@
+"""Small helpers to write the services' OpenAPI descriptions, and the /openapi.json route."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+
+from facerec.auth import public
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_content(schema: dict, description: str = "") -> dict:
+    return {"description": description or "JSON", "content": {"application/json": {"schema": schema}}}
+
+
+ERROR_RESPONSES = {
+    status: json_content(ref("Error"), meaning)
+    for status, meaning in {
+        "400": "invalid request",
+        "401": "API key missing or wrong",
+        "403": "admin key required",
+        "413": "over a limit (named in the message)",
+        "503": "database or feature_extraction unavailable",
+    }.items()
+}
+
+
+def serve_openapi(app: Flask, spec: dict) -> None:
+    @public
+    def openapi_json():
+        return jsonify(spec)
+
+    app.add_url_rule("/openapi.json", "openapi_json", openapi_json)

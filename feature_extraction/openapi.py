@@ -1,0 +1,85 @@
+"""OpenAPI 3 description of feature_extraction, served at /openapi.json."""
+
+from __future__ import annotations
+
+import facerec
+from facerec.openapi import ERROR_RESPONSES, json_content, ref
+from facerec.wire import NPY_MEDIA_TYPE
+
+CROPS = {
+    "type": "object",
+    "required": ["crops"],
+    "properties": {
+        "crops": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["image"],
+                "properties": {
+                    "id": {},
+                    "image": {"type": "string", "description": "base64 (or a data URI) of an aligned crop"},
+                },
+            },
+        }
+    },
+}
+EMBEDDINGS = {
+    "type": "object",
+    "required": ["model", "dim", "embeddings"],
+    "properties": {
+        "model": {"type": "string"},
+        "dim": {"type": "integer"},
+        "embeddings": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"id": {}, "embedding": {"type": "array", "items": {"type": "number"}}},
+            },
+        },
+    },
+}
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+SPEC = {
+    "openapi": "3.1.0",
+    "info": {"title": "feature_extraction", "version": facerec.__version__},
+    "components": {
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
+            },
+            "Crops": CROPS,
+            "Embeddings": EMBEDDINGS,
+        },
+        "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+    },
+    "security": [{"apiKey": []}, {}],
+    "paths": {
+        "/extract_feature": {
+            "post": {
+                "summary": "Embed a batch of aligned face crops, in order",
+                "description": (
+                    f"Binary: {NPY_MEDIA_TYPE}, an N x S x S x 3 uint8 BGR array, answered with an N x dim "
+                    "float32 array. JSON: base64 crops, answered with ids and vectors. S is /health's crop_size."
+                ),
+                "requestBody": {"content": {"application/json": {"schema": ref("Crops")}, NPY_MEDIA_TYPE: BINARY}},
+                "responses": {
+                    "200": {
+                        "description": "unit-length vectors",
+                        "content": {"application/json": {"schema": ref("Embeddings")}, NPY_MEDIA_TYPE: BINARY},
+                    },
+                    **ERROR_RESPONSES,
+                },
+            }
+        },
+        "/health": {
+            "get": {
+                "summary": "Model, dimension, crop size, weights sha256, provider in use",
+                "security": [{}],
+                "responses": {"200": json_content({"type": "object"}, "the model")},
+            }
+        },
+    },
+}

@@ -1,0 +1,95 @@
+"""API keys: admin and client roles on face_detection, a shared key on feature_extraction."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from facerec.auth import ApiKeys
+from tests.conftest import PACKAGE_PHOTOS, data_uri
+from tests.servers import Service
+
+ADMIN_KEY, CLIENT_KEY, EXTRACTION_KEY = "admin-key-123", "client-key-456", "between-services-789"
+
+
+@pytest.fixture(scope="module")
+def secured(work_dir, detection_db_url):
+    keys_file = work_dir / "keys.json"
+    keys_file.write_text(json.dumps({"client": ["client-from-file"]}))
+    extraction = Service(
+        "feature_extraction", env={"FACEREC_EXTRACTION_KEY": EXTRACTION_KEY}, log_path=work_dir / "fe-auth.log"
+    ).start()
+    detection = Service(
+        "face_detection",
+        env={
+            "DATABASE_URL": detection_db_url,
+            "FEATURE_EXTRACTION_URL": extraction.url,
+            "FACEREC_EXTRACTION_KEY": EXTRACTION_KEY,
+            "FACEREC_STATE_DIR": str(work_dir / "auth-state"),
+            "FACEREC_ADMIN_KEYS": ADMIN_KEY,
+            "FACEREC_CLIENT_KEYS": CLIENT_KEY,
+            "FACEREC_API_KEYS_FILE": str(keys_file),
+        },
+        log_path=work_dir / "fd-auth.log",
+    ).start()
+    yield detection, extraction
+    detection.stop()
+    extraction.stop()
+
+
+def recognise(url: str, headers: dict) -> requests.Response:
+    body = {"image": data_uri(PACKAGE_PHOTOS / "yaoming.jpg")}
+    return requests.post(url + "/face-recognition", json=body, headers=headers, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": f"Bearer {CLIENT_KEY}"},
+        {"X-API-Key": CLIENT_KEY},
+        {"X-API-Key": "client-from-file"},
+        {"Authorization": f"bearer {ADMIN_KEY}"},
+    ],
+)
+def test_client_and_admin_keys_may_recognise(secured, headers):
+    assert recognise(secured[0].url, headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers, status, reason",
+    [({}, 401, "api_key_required"), ({"X-API-Key": "wrong"}, 401, "invalid_api_key")],
+)
+def test_missing_or_wrong_key(secured, headers, status, reason):
+    response = recognise(secured[0].url, headers)
+    assert response.status_code == status and response.json()["reason"] == reason
+
+
+def test_admin_endpoints_need_an_admin_key(secured):
+    url = secured[0].url + "/clear-samples"
+    assert requests.get(url, headers={"X-API-Key": CLIENT_KEY}, timeout=30).status_code == 403
+    assert requests.get(url, timeout=30).status_code == 401
+    assert requests.get(url, headers={"X-API-Key": ADMIN_KEY}, timeout=30).status_code == 200
+    config = requests.get(secured[0].url + "/config-database", json={}, headers={"X-API-Key": CLIENT_KEY}, timeout=30)
+    assert config.status_code == 403
+
+
+def test_health_is_public(secured):
+    assert requests.get(secured[0].url + "/health/live", timeout=30).status_code == 200
+    assert requests.get(secured[1].url + "/health", timeout=30).status_code == 200
+
+
+def test_feature_extraction_requires_the_shared_key(secured):
+    response = requests.post(secured[1].url + "/extract_feature", json={"crops": []}, timeout=30)
+    assert response.status_code == 401
+
+
+def test_keys_are_compared_whole():
+    keys = ApiKeys(admin=("abc",), client=("xyz",))
+    assert keys.role_of("abc") == "admin" and keys.role_of("xyz") == "client"
+    assert keys.role_of("ab") is None and keys.role_of("abcd") is None and keys.role_of("") is None
+
+
+def test_open_services_warn_at_start(detection_service):
+    assert "no API key configured" in detection_service.log_path.read_text()
