@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
+from face_detection.extra_routes import blueprint as extra_blueprint
 from face_detection.extraction_client import ExtractionClient
 from face_detection.openapi import SPEC
 from face_detection.pipeline import FacePipeline
 from face_detection.routes import blueprint
+from face_detection.samples_routes import blueprint as samples_blueprint
 from facerec import auth
 from facerec.db.connection import Database
 from facerec.db.samples import SampleStore
@@ -29,6 +31,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         pipeline=FacePipeline(settings, detector, ExtractionClient(settings)),
     )
     app.register_blueprint(blueprint)
+    app.register_blueprint(extra_blueprint)
+    app.register_blueprint(samples_blueprint)
     serve_openapi(app, SPEC)
     auth.install(
         app,

@@ -1,20 +1,24 @@
-"""/update-samples: every item ends in 'success' or in 'fail', with the reason."""
+"""/update-samples (replace) and POST /samples (append): every item ends in 'success' or in 'fail', with the reason."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from face_detection.pipeline import FacePipeline
+from face_detection.quality import quality_problem
 from facerec.db.samples import Sample, SampleStore
 from facerec.errors import ApiError, BadRequest, LimitExceeded, NoFace
 from facerec.images import decode_data_uri_image
 from facerec.inference.detector import DetectedFace
+from facerec.metrics import FACES_ENROLLED
 from facerec.settings import Settings
-from facerec.web import INVALID_REQUEST
+from facerec.web import INVALID_REQUEST, require_text
 
 TEXT_FIELDS = ("name", "metadata", "action")
+PHOTO_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # travels in URL paths
 
 
 @dataclass
@@ -23,13 +27,25 @@ class EnrolmentReport:
     fail: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    photos: list | None = None  # appended photos: [{"id", "photo_id"}], in the order of success
 
-    def failed(self, sample_id, error: ApiError) -> None:
+    def stored(self, sample_id: str, photo_id: str) -> None:
+        self.success.append(sample_id)
+        if self.photos is not None:
+            self.photos.append({"id": sample_id, "photo_id": photo_id})
+
+    def failed(self, sample_id, error: ApiError, photo_id: object = None) -> None:
         self.fail.append(sample_id)
-        self.errors.append({"id": sample_id, "reason": error.reason, "message": error.message})
+        entry = {"id": sample_id, "reason": error.reason, "message": error.message}
+        if photo_id is not None:
+            entry["photo_id"] = photo_id
+        self.errors.append(entry)
 
     def to_dict(self) -> dict:
-        return {"success": self.success, "fail": self.fail, "errors": self.errors, "warnings": self.warnings}
+        body = {"success": self.success, "fail": self.fail, "errors": self.errors, "warnings": self.warnings}
+        if self.photos is not None:
+            body["photos"] = self.photos
+        return body
 
 
 @dataclass
@@ -39,7 +55,10 @@ class _Candidate:
     face: DetectedFace
 
 
-def enrol(items: object, settings: Settings, pipeline: FacePipeline, store: SampleStore) -> EnrolmentReport:
+def enrol(
+    items: object, settings: Settings, pipeline: FacePipeline, store: SampleStore, append: bool = False
+) -> EnrolmentReport:
+    """Replace each id's photos with the item's (the default), or append the item as one more photo."""
     if not isinstance(items, list):
         raise BadRequest(INVALID_REQUEST, reason="expected_json_list")
     if len(items) > settings.max_samples_per_request:
@@ -48,22 +67,27 @@ def enrol(items: object, settings: Settings, pipeline: FacePipeline, store: Samp
             "(setting FACEREC_MAX_SAMPLES)",
             reason="max_samples",
         )
-    report = EnrolmentReport()
-    last_index = {_raw_id(item): index for index, item in enumerate(items)}
+    report = EnrolmentReport(photos=[] if append else None)
+    last_index = {_written_row(item, append): index for index, item in enumerate(items)}
     candidates = []
     for index, item in enumerate(items):
         sample_id = _raw_id(item)
         try:
-            if sample_id is not None and last_index[sample_id] != index:
+            row = _written_row(item, append)
+            if row is not None and last_index[row] != index:
                 raise BadRequest("a later item of this request has the same id", reason="duplicate_id")
-            candidates.append(_prepare(item, settings, pipeline, report))
+            photo_id = _parse_photo_id(item) if append else ""
+            candidate = _prepare(item, settings, pipeline, report)
+            candidate.sample = replace(candidate.sample, photo_id=photo_id)
+            candidates.append(candidate)
         except ApiError as error:
             if error.status >= 500:
                 raise
-            report.failed(sample_id, error)
+            report.failed(sample_id, error, _raw_photo_id(item) if append else None)
     if candidates:
-        _embed_and_store(candidates, pipeline, store)
-        report.success.extend(c.sample.sample_id for c in candidates)
+        photo_ids = _embed_and_store(candidates, pipeline, store, append)
+        for candidate, photo_id in zip(candidates, photo_ids, strict=True):
+            report.stored(candidate.sample.sample_id, photo_id)
     return report
 
 
@@ -72,19 +96,50 @@ def _raw_id(item: object):
     return sample_id if isinstance(sample_id, (str, int)) and not isinstance(sample_id, bool) else None
 
 
+def _stored_id(item: object) -> str | None:
+    """The id as stored: 7 and "7" are the same sample."""
+    sample_id = _raw_id(item)
+    return None if sample_id is None else str(sample_id)
+
+
+def _raw_photo_id(item: object):
+    return item.get("photo_id") if isinstance(item, dict) else None
+
+
+def _written_row(item: object, append: bool):
+    """What an item writes: its id's only row when replacing; when appending, a photo id of its own
+    (None: a new random one, which no other item can share)."""
+    if not append:
+        return _stored_id(item)
+    photo_id = _raw_photo_id(item)
+    return (_stored_id(item), photo_id) if isinstance(photo_id, str) else None
+
+
+def _parse_photo_id(item: object) -> str:
+    """The client's photo id, which makes an append idempotent; '' for a new random one."""
+    photo_id = _raw_photo_id(item)
+    if photo_id is None:
+        return ""
+    if not isinstance(photo_id, str) or not PHOTO_ID.fullmatch(photo_id):
+        raise BadRequest("'photo_id' must be 1 to 64 of A-Z a-z 0-9 _ . -", reason="invalid_photo_id")
+    return photo_id
+
+
 def _prepare(item: object, settings: Settings, pipeline: FacePipeline, report: EnrolmentReport) -> _Candidate:
-    sample = _parse_sample(item, settings.max_field_chars)
+    sample = _parse_sample(item, settings)
     image = decode_data_uri_image(item["image"], settings.max_image_pixels)
     faces = pipeline.detect(image)
     if not faces:
         raise NoFace("no face found in the image", reason="no_face")
     largest = max(faces, key=lambda face: face.area)
+    if problem := quality_problem(image, largest, settings):
+        raise problem
     if len(faces) > 1:
         report.warnings.append({"id": sample.sample_id, "message": f"{len(faces)} faces found; enrolled the largest"})
     return _Candidate(sample, image, largest)
 
 
-def _parse_sample(item: object, max_chars: int) -> Sample:
+def _parse_sample(item: object, settings: Settings) -> Sample:
     if not isinstance(item, dict):
         raise BadRequest("each sample must be a JSON object", reason="invalid_item")
     sample_id = _raw_id(item)
@@ -92,26 +147,24 @@ def _parse_sample(item: object, max_chars: int) -> Sample:
         raise BadRequest("'id' must be a non-empty string", reason="missing_id")
     if "image" not in item:
         raise BadRequest("'image' is missing", reason="missing_image")
-    values = {"sample_id": str(sample_id)}
+    values = {"sample_id": require_text(str(sample_id), "id", settings.max_id_chars, "FACEREC_MAX_ID_CHARS")}
     for name in TEXT_FIELDS:
-        value = item.get(name, "")
-        if value is None:
-            value = ""
-        if not isinstance(value, str):
-            raise BadRequest(f"'{name}' must be a string", reason=f"invalid_{name}")
-        values[name] = value
-    for name, value in values.items():
-        if len(value) > max_chars:
-            raise LimitExceeded(
-                f"'{name}' is longer than {max_chars} characters (setting FACEREC_MAX_FIELD_CHARS)",
-                reason="max_field_chars",
-            )
-        if "\x00" in value:
-            raise BadRequest(f"'{name}' holds a NUL character", reason="invalid_character")
+        value = item.get(name)
+        values[name] = "" if value is None else require_text(value, name, settings.max_field_chars)
     return Sample(**values)
 
 
-def _embed_and_store(candidates: list[_Candidate], pipeline: FacePipeline, store: SampleStore) -> None:
+def _embed_and_store(
+    candidates: list[_Candidate], pipeline: FacePipeline, store: SampleStore, append: bool
+) -> list[str]:
+    """Store the faces; returns the photo ids (all '' when replacing)."""
     vectors = pipeline.embed([(c.image, [c.face]) for c in candidates])
     model = pipeline.extraction.spec().model
-    store.upsert([(c.sample, v[0]) for c, v in zip(candidates, vectors, strict=True)], model)
+    items = [(c.sample, v[0]) for c, v in zip(candidates, vectors, strict=True)]
+    if append:
+        photo_ids = store.append(items, model)
+    else:
+        store.upsert(items, model)
+        photo_ids = [""] * len(items)
+    FACES_ENROLLED.labels("append" if append else "replace").inc(len(items))
+    return photo_ids

@@ -25,7 +25,7 @@ class ExtractionClient:
         retry = Retry(
             total=settings.extraction_retries,
             connect=settings.extraction_retries,
-            read=0,
+            read=False,  # re-raise a read timeout as itself: read=0 would wrap it as a ConnectionError
             status=0,
             other=0,
             backoff_factor=0.2,
@@ -72,6 +72,11 @@ class ExtractionClient:
     def _request(self, method: str, path: str, **kwargs) -> requests.Response:
         try:
             response = self.http.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+        except requests.Timeout:
+            raise ExtractionUnavailable(
+                f"{DOWN}: no answer within {self.timeout:g} s (setting FACEREC_EXTRACTION_TIMEOUT_S)",
+                reason="extraction_timeout",
+            ) from None
         except requests.RequestException as error:
             raise ExtractionUnavailable(
                 f"{DOWN} at {self.base_url} ({type(error).__name__})", reason="extraction_unavailable"

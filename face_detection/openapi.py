@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import facerec
-from facerec.openapi import ERROR_RESPONSES, json_content, ref
+from facerec.openapi import ERROR_RESPONSES, METRICS_PATH, json_content, ref
 
 SAMPLE = {
     "type": "object",
     "required": ["id", "image"],
     "properties": {
-        "id": {"type": "string", "minLength": 1, "maxLength": 4096},
+        "id": {"type": "string", "minLength": 1, "maxLength": 256},
         "name": {"type": "string", "maxLength": 4096},
         "image": {"type": "string", "description": "base64 data URI: data:image/jpeg;base64,..."},
         "metadata": {"type": "string", "maxLength": 4096},
@@ -37,7 +37,151 @@ RECOGNISED_FACE = {
         "similarity": {"type": ["number", "null"]},
         "matched": {"type": "boolean"},
         "det_score": {"type": "number"},
+        "candidates": {
+            "type": "array",
+            "maxItems": 10,
+            "items": ref("Candidate"),
+            "description": "only with top_k: the most similar samples, whatever min_distance",
+        },
     },
+}
+CANDIDATE = {
+    "type": "object",
+    "required": ["id", "name", "metadata", "similarity"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "metadata": {"type": "string"},
+        "similarity": {"type": "number"},
+    },
+}
+POINT = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+DETECTED_FACE = {
+    "type": "object",
+    "required": ["bbox", "box", "score", "landmarks"],
+    "properties": {
+        "bbox": RECOGNISED_FACE["properties"]["bbox"],
+        "box": {
+            "type": "array",
+            "items": {"type": "number"},
+            "minItems": 4,
+            "maxItems": 4,
+            "description": "x1, y1, x2, y2",
+        },
+        "score": {"type": "number"},
+        "landmarks": {
+            "type": "array",
+            "items": POINT,
+            "minItems": 5,
+            "maxItems": 5,
+            "description": "[x, y] of the eyes, the nose and the mouth corners",
+        },
+    },
+}
+IMAGE = {"type": "string", "description": "base64 data URI: data:image/jpeg;base64,..."}
+UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+VERIFY_REQUEST = {
+    "type": "object",
+    "description": "two photos, or a photo and an enrolled id; the largest face of each photo is compared",
+    "anyOf": [{"required": ["image1", "image2"]}, {"required": ["image", "id"]}],
+    "properties": {
+        "image1": IMAGE,
+        "image2": IMAGE,
+        "image": IMAGE,
+        "id": {"type": ["string", "integer"], "minLength": 1},
+        "threshold": {**UNIT, "description": "default: the embedding model's default min_distance"},
+    },
+}
+FACE_SUMMARY = {
+    "type": "object",
+    "required": ["bbox", "det_score"],
+    "properties": {"bbox": RECOGNISED_FACE["properties"]["bbox"], "det_score": {"type": "number"}},
+}
+VERIFICATION = {
+    "type": "object",
+    "required": ["similarity", "match", "threshold", "model", "faces"],
+    "properties": {
+        "similarity": {"type": "number", "description": "cosine similarity (with an id: of its nearest photo)"},
+        "match": {"type": "boolean", "description": "similarity > threshold"},
+        "threshold": UNIT,
+        "model": {"type": "string"},
+        "faces": {"type": "array", "items": FACE_SUMMARY, "minItems": 1, "maxItems": 2},
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+    },
+}
+PHOTO_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}
+SAMPLE_PHOTO = {
+    **SAMPLE,
+    "properties": {
+        **SAMPLE["properties"],
+        "photo_id": {**PHOTO_ID, "description": "optional: makes the call idempotent (sent again, replaces it)"},
+    },
+}
+APPEND_REPORT = {
+    **ENROLMENT_REPORT,
+    "required": ["success", "fail", "photos"],
+    "properties": {
+        **ENROLMENT_REPORT["properties"],
+        "photos": {
+            "type": "array",
+            "description": "the stored photos, in the order of success",
+            "items": {
+                "type": "object",
+                "required": ["id", "photo_id"],
+                "properties": {"id": {"type": "string"}, "photo_id": {"type": "string"}},
+            },
+        },
+    },
+}
+STORED_PHOTO = {
+    "type": "object",
+    "required": ["id", "photo_id", "name", "metadata", "action", "model", "created_at", "modified_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "photo_id": {"type": "string", "description": "'' for the photo that /update-samples writes"},
+        "name": {"type": "string"},
+        "metadata": {"type": "string"},
+        "action": {"type": "string"},
+        "model": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "modified_at": {"type": "string", "format": "date-time"},
+    },
+}
+SAMPLE_PAGE = {
+    "type": "object",
+    "required": ["total", "offset", "limit", "samples"],
+    "properties": {
+        "total": {"type": "integer", "minimum": 0, "description": "photos matching the filters"},
+        "offset": {"type": "integer", "minimum": 0},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "samples": {"type": "array", "items": ref("StoredPhoto"), "maxItems": 1000},
+    },
+}
+DELETED = {
+    "type": "object",
+    "required": ["id", "removed"],
+    "properties": {
+        "id": {"type": "string"},
+        "photo_id": {"type": "string"},
+        "removed": {"type": "integer", "minimum": 1, "description": "photos deleted"},
+    },
+}
+
+
+def _path_parameter(name: str, schema: dict) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _query_parameter(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+SAMPLE_ID_PARAMETER = _path_parameter("id", {"type": "string", "minLength": 1})
+DELETE_RESPONSES = {
+    "200": json_content(ref("Deleted"), "deleted"),
+    "404": json_content(ref("Error"), "no such sample or photo"),
+    **ERROR_RESPONSES,
 }
 DATABASE_CONFIG = {
     "type": "object",
@@ -66,6 +210,15 @@ SPEC = {
             "EnrolmentReport": ENROLMENT_REPORT,
             "RecognisedFace": RECOGNISED_FACE,
             "DatabaseConfig": DATABASE_CONFIG,
+            "SamplePhoto": SAMPLE_PHOTO,
+            "AppendReport": APPEND_REPORT,
+            "StoredPhoto": STORED_PHOTO,
+            "SamplePage": SAMPLE_PAGE,
+            "Deleted": DELETED,
+            "Candidate": CANDIDATE,
+            "DetectedFace": DETECTED_FACE,
+            "VerifyRequest": VERIFY_REQUEST,
+            "Verification": VERIFICATION,
         },
         "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"},
@@ -79,9 +232,13 @@ SPEC = {
                 "summary": "Point the service at a PostgreSQL database (admin); GET with a body works too",
                 "requestBody": json_content(ref("DatabaseConfig")),
                 "responses": {
-                    "200": {"description": "Database configuration is done.", "content": TEXT},
-                    "400": {"description": "a field is missing (text) or the database failed (JSON)"},
                     **ERROR_RESPONSES,
+                    "200": {"description": "Database configuration is done.", "content": TEXT},
+                    "400": {
+                        "description": "a field is missing (text, as the original answered) or invalid, "
+                        "or the database failed (JSON)",
+                        "content": {**TEXT, "application/json": {"schema": ref("Error")}},
+                    },
                 },
             }
         },
@@ -108,15 +265,85 @@ SPEC = {
                         "properties": {
                             "image": {"type": "string"},
                             "min_distance": {"type": "number", "minimum": 0, "maximum": 1},
+                            "top_k": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 10,
+                                "description": "add each face's k most similar samples as 'candidates'",
+                            },
+                            "annotate": {
+                                "type": "boolean",
+                                "default": False,
+                                "description": "answer the photo as JPEG with every face boxed and named",
+                            },
                         },
                     }
                 ),
                 "responses": {
-                    "200": json_content({"type": "array", "items": ref("RecognisedFace")}, "faces, left to right"),
+                    "200": {
+                        "description": "faces, left to right (JSON); with annotate, the annotated photo",
+                        "content": {
+                            "application/json": {"schema": {"type": "array", "items": ref("RecognisedFace")}},
+                            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
                     **ERROR_RESPONSES,
                 },
             }
         },
+        "/verify": {
+            "post": {
+                "summary": "1:1 verification: similarity and decision for two photos, or a photo and an id",
+                "requestBody": json_content(ref("VerifyRequest")),
+                "responses": {
+                    "200": json_content(ref("Verification"), "the decision"),
+                    "404": json_content(ref("Error"), "no sample has this id"),
+                    **ERROR_RESPONSES,
+                },
+            }
+        },
+        "/detect": {
+            "post": {
+                "summary": "Detection only: boxes, scores and 5 landmarks, left to right; nothing is embedded",
+                "requestBody": json_content({"type": "object", "required": ["image"], "properties": {"image": IMAGE}}),
+                "responses": {
+                    "200": json_content({"type": "array", "items": ref("DetectedFace")}, "faces, left to right"),
+                    **ERROR_RESPONSES,
+                },
+            }
+        },
+        "/samples": {
+            "post": {
+                "summary": "Add photos to sample ids (several photos per person); /update-samples replaces instead",
+                "requestBody": json_content({"type": "array", "items": ref("SamplePhoto")}),
+                "responses": {"200": json_content(ref("AppendReport"), "report"), **ERROR_RESPONSES},
+            },
+            "get": {
+                "summary": "List the stored photos, ordered by id then photo_id",
+                "parameters": [
+                    _query_parameter("offset", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "skip"),
+                    _query_parameter("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "default 100"),
+                    _query_parameter("id", {"type": "string"}, "only this sample id"),
+                    _query_parameter("name", {"type": "string"}, "only this exact name"),
+                ],
+                "responses": {"200": json_content(ref("SamplePage"), "one page"), **ERROR_RESPONSES},
+            },
+        },
+        "/samples/{id}": {
+            "delete": {
+                "summary": "Delete a sample id with all its photos (admin)",
+                "parameters": [SAMPLE_ID_PARAMETER],
+                "responses": DELETE_RESPONSES,
+            }
+        },
+        "/samples/{id}/photos/{photo_id}": {
+            "delete": {
+                "summary": "Delete one photo of a sample id (admin)",
+                "parameters": [SAMPLE_ID_PARAMETER, _path_parameter("photo_id", {"type": "string", "minLength": 1})],
+                "responses": DELETE_RESPONSES,
+            }
+        },
+        "/metrics": METRICS_PATH,
         "/health": {
             "get": {
                 "summary": "Readiness",

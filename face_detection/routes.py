@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import psycopg
 from flask import Blueprint, Response, current_app, jsonify
 from psycopg.conninfo import make_conninfo
 
 import facerec
+from face_detection.annotation import annotated_jpeg
 from face_detection.enrolment import enrol
 from face_detection.pipeline import FacePipeline
 from facerec.auth import ADMIN, public, requires
@@ -17,12 +21,14 @@ from facerec.db.samples import Match, SampleStore
 from facerec.errors import ApiError, BadRequest, DatabaseUnavailable
 from facerec.images import decode_data_uri_image
 from facerec.inference.detector import DetectedFace
-from facerec.web import json_body, parse_unit_float, require_object
+from facerec.web import json_body, parse_flag, parse_int_in_range, parse_unit_float, require_object, require_text
 
 blueprint = Blueprint("face_detection", __name__)
 
 CONFIG_FIELDS = ("host", "db_name", "username", "password")
 UNMATCHED = {"id": "", "name": "", "metadata": ""}
+_PORT = re.compile("[0-9]{1,5}")  # ASCII digits only: str.isdigit() accepts '²', which int() refuses
+MAX_TOP_K = 10
 
 
 def _pipeline() -> FacePipeline:
@@ -45,8 +51,7 @@ def config_database():
         value = body.get(key)
         if value is None or (value == "" and key != "password"):
             return _text(f'"{key}" is missing.', 400)
-        if not isinstance(value, str) or len(value) > 1024:
-            raise BadRequest(f"'{key}' must be a string", reason=f"invalid_{key}")
+        require_text(value, key, current_app.extensions["settings"].max_field_chars)
     conninfo = make_conninfo(
         host=body["host"],
         port=_port(body.get("port", 5432)),
@@ -61,11 +66,10 @@ def config_database():
 
 
 def _port(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+    text = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if not _PORT.fullmatch(text) or not 1 <= int(text) <= 65535:
         raise BadRequest("'port' must be an integer between 1 and 65535", reason="invalid_port")
-    if not 1 <= int(value) <= 65535:
-        raise BadRequest("'port' must be an integer between 1 and 65535", reason="invalid_port")
-    return int(value)
+    return int(text)
 
 
 def _prepare_database(conninfo: str) -> None:
@@ -78,6 +82,8 @@ def _prepare_database(conninfo: str) -> None:
         raise BadRequest(classify_connection_error(error)[1], reason="database_connection_failed") from None
     except (schema.ExtensionMissing, psycopg.Error) as error:
         raise BadRequest(f"database not usable: {str(error).splitlines()[0]}", reason="database_unusable") from None
+    except ValueError:  # e.g. a host name that IDNA cannot encode
+        raise BadRequest("'host' is not a valid host name or socket directory", reason="invalid_host") from None
 
 
 @blueprint.route("/clear-samples", methods=["GET", "POST", "DELETE"])
@@ -110,24 +116,45 @@ def face_recognition():
         min_similarity = pipeline.extraction.spec().default_min_similarity
     else:
         min_similarity = parse_unit_float(min_similarity, "min_distance")
+    top_k = None if body.get("top_k") is None else parse_int_in_range(body["top_k"], "top_k", 1, MAX_TOP_K)
+    annotate = parse_flag(body.get("annotate", False), "annotate")
     faces = pipeline.detect(image)
-    if not faces:
-        return jsonify([])
+    entries = _recognise_faces(image, faces, min_similarity, top_k) if faces else []
+    if annotate:
+        return Response(annotated_jpeg(image, faces, entries), mimetype="image/jpeg")
+    return jsonify(entries)
+
+
+def _recognise_faces(
+    image: np.ndarray, faces: list[DetectedFace], min_similarity: float, top_k: int | None
+) -> list[dict]:
+    pipeline = _pipeline()
     (vectors,) = pipeline.embed([(image, faces)])
-    matches = _store().match(vectors, pipeline.extraction.spec().model)
-    return jsonify([_recognised(face, best, min_similarity) for face, best in zip(faces, matches, strict=True)])
+    matches = _store().match(vectors, pipeline.extraction.spec().model, top_k=top_k or 1)
+    return [_recognised(face, nearest, min_similarity, top_k) for face, nearest in zip(faces, matches, strict=True)]
 
 
-def _recognised(face: DetectedFace, candidates: list[Match], min_similarity: float) -> dict:
-    x, y, w, h = face.xywh()
-    entry = {"bbox": f"{x}, {y}, {w}, {h}", **UNMATCHED}
+def _recognised(face: DetectedFace, candidates: list[Match], min_similarity: float, top_k: int | None) -> dict:
+    """The README's entry; with top_k, also the k most similar samples, whatever min_distance."""
+    entry = {"bbox": face.bbox_text(), **UNMATCHED}
     best = candidates[0] if candidates else None
     if best is not None and best.similarity > min_similarity:
         entry.update(id=best.sample_id, name=best.name, metadata=best.metadata)
     entry["similarity"] = round(best.similarity, 4) if best is not None else None
     entry["matched"] = bool(entry["id"])
     entry["det_score"] = round(face.score, 4)
+    if top_k:
+        entry["candidates"] = [_candidate(match) for match in candidates[:top_k]]
     return entry
+
+
+def _candidate(match: Match) -> dict:
+    return {
+        "id": match.sample_id,
+        "name": match.name,
+        "metadata": match.metadata,
+        "similarity": round(match.similarity, 4),
+    }
 
 
 @blueprint.get("/health/live")

@@ -7,6 +7,7 @@ With no key configured the service stays open, as the original was, and says so 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -49,8 +50,8 @@ class ApiKeys:
         admin, client = split_keys(admin_keys), split_keys(client_keys)
         if keys_file:
             stored = json.loads(Path(keys_file).read_text())
-            admin += tuple(stored.get("admin", ()))
-            client += tuple(stored.get("client", ()))
+            admin += _keys_in_file(stored, ADMIN)
+            client += _keys_in_file(stored, CLIENT)
         return cls(admin, client)
 
     @property
@@ -58,13 +59,26 @@ class ApiKeys:
         return bool(self.admin or self.client)
 
     def role_of(self, presented: str) -> str | None:
-        """The presented key's role; every key is compared, in constant time."""
+        """The presented key's role. Every key is compared, in constant time, and as SHA-256 digests
+        of one length, so the timing tells neither where a guess goes wrong nor how long a key is."""
+        presented_digest = _digest(presented)
         role = None
         for candidate_role, keys in ((CLIENT, self.client), (ADMIN, self.admin)):
             for key in keys:
-                if hmac.compare_digest(presented.encode(), key.encode()):
+                if hmac.compare_digest(presented_digest, _digest(key)):
                     role = candidate_role
         return role
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def _keys_in_file(stored: dict, role: str) -> tuple[str, ...]:
+    keys = stored.get(role, [])
+    if not isinstance(keys, list) or not all(isinstance(key, str) and key.strip() for key in keys):
+        raise ValueError(f"FACEREC_API_KEYS_FILE: '{role}' must be a list of non-empty strings")
+    return tuple(key.strip() for key in keys)
 
 
 def presented_key() -> str:

@@ -5,11 +5,16 @@ Threads: each worker serves several requests at once (gthread), while its models
 cores / workers intra-op threads, so the two cores are neither idle nor oversubscribed.
 """
 
+import glob
 import os
+import shutil
+import tempfile
+
+from facerec.settings import Settings
 
 worker_class = "gthread"
 threads = int(os.environ.get("FACEREC_GUNICORN_THREADS", "4"))
-timeout = int(os.environ.get("FACEREC_GUNICORN_TIMEOUT", "120"))
+timeout = Settings.from_env().gunicorn_timeout_s
 graceful_timeout = 30
 keepalive = 30
 control_socket_disable = True  # two services on one host would fight over the default socket path
@@ -18,3 +23,33 @@ control_socket_disable = True  # two services on one host would fight over the d
 def post_fork(server, worker):
     # Read by Settings.intra_op_threads() when the worker loads its models.
     os.environ["FACEREC_WORKERS"] = str(server.cfg.workers)
+
+
+# Prometheus multiprocess mode: the workers write their metrics to files in one folder and
+# /metrics sums them. The variable must be set before a worker imports prometheus_client, so it is
+# set here, in the master, before the first fork (this project does not use --preload).
+_METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_created_metrics_dir = None
+
+
+def on_starting(server):
+    """Give this gunicorn instance an empty metrics folder: its own temporary one unless set."""
+    global _created_metrics_dir
+    directory = os.environ.get(_METRICS_DIR_ENV)
+    if directory:
+        for stale in glob.glob(os.path.join(directory, "*.db")):  # a previous run's counts
+            os.remove(stale)
+    else:
+        _created_metrics_dir = tempfile.mkdtemp(prefix="facerec-metrics-")
+        os.environ[_METRICS_DIR_ENV] = _created_metrics_dir
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # its live gauges; its counters keep counting in the sums
+
+
+def on_exit(server):
+    if _created_metrics_dir:
+        shutil.rmtree(_created_metrics_dir, ignore_errors=True)

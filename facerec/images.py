@@ -47,7 +47,8 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     """Decode image bytes to an HxWx3 BGR uint8 array, honouring EXIF orientation."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow's own bomb warning (over 89 Mpx) is not our limit: the check below is.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.format not in _ALLOWED_FORMATS:
                 raise InvalidImage(f"unsupported image format {image.format}", reason="unsupported_format")
@@ -55,9 +56,9 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
                 raise _too_many_pixels(image.width, image.height, max_pixels)
             image = ImageOps.exif_transpose(image)
             rgb = _to_rgb(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InvalidImage("data is not a readable image", reason="not_an_image") from None
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError:  # over twice Pillow's limit: refused by Image.open itself
         raise LimitExceeded(
             f"image exceeds the limit of {max_pixels} pixels (setting FACEREC_MAX_IMAGE_PIXELS)",
             reason="max_image_pixels",
@@ -88,7 +89,14 @@ def decode_data_uri_image(value: object, max_pixels: int) -> np.ndarray:
     return decode_image(split_data_uri(value), max_pixels)
 
 
-def encode_jpeg_data_uri(bgr: np.ndarray, quality: int = 90) -> str:
+def encode_jpeg(image: Image.Image | np.ndarray, quality: int = 90) -> bytes:
+    """JPEG bytes of a PIL image or of a BGR array."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(np.ascontiguousarray(image[:, :, ::-1]))
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1])).save(buffer, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def encode_jpeg_data_uri(bgr: np.ndarray, quality: int = 90) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(bgr, quality)).decode("ascii")

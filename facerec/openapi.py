@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 
+from facerec import apidocs
 from facerec.auth import public
 
 
@@ -26,10 +27,26 @@ ERROR_RESPONSES = {
     }.items()
 }
 
+METRICS_PATH = {
+    "get": {
+        "summary": "Prometheus metrics in the text format, summed over the gunicorn workers (public)",
+        "security": [{}],
+        "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+    }
+}
+
 
 def serve_openapi(app: Flask, spec: dict) -> None:
+    """The description at /openapi.json and, rendered once as HTML, the API reference at /docs."""
+    reference_page = apidocs.render(spec)
+
     @public
     def openapi_json():
         return jsonify(spec)
 
+    @public
+    def api_reference():
+        return Response(reference_page, mimetype="text/html")
+
     app.add_url_rule("/openapi.json", "openapi_json", openapi_json)
+    app.add_url_rule("/docs", "api_reference", api_reference)

@@ -22,18 +22,32 @@ class Settings:
         "FACEREC_STATE_DIR", PROJECT_ROOT / "var", "where the embedded database and saved config live"
     )
     db_pool_size: int = _setting("FACEREC_DB_POOL_SIZE", 4, "connections per worker")
-    db_timeout_s: float = _setting("FACEREC_DB_TIMEOUT_S", 5.0, "wait for a connection or a query")
+    db_timeout_s: float = _setting("FACEREC_DB_TIMEOUT_S", 5.0, "wait for a connection")
+    db_statement_timeout_s: float = _setting(
+        "FACEREC_DB_STATEMENT_TIMEOUT_S", 30.0, "longest SQL statement (PostgreSQL statement_timeout)"
+    )
     hnsw_ef_search: int = _setting("FACEREC_HNSW_EF_SEARCH", 100, "HNSW candidate list size at query")
 
     # Models
     embedding_model: str = _setting("FACEREC_EMBEDDING_MODEL", "arcface_mbf", "arcface_mbf or facenet")
     device: str = _setting("FACEREC_DEVICE", "auto", "auto, cpu or cuda")
+    fp16: bool = _setting("FACEREC_FP16", False, "half precision on CUDA (torch sessions)")
     threads: int = _setting("FACEREC_THREADS", 0, "intra-op threads per model; 0 = cores / workers")
     detector_weights: str = _setting("FACEREC_DETECTOR_WEIGHTS", "", "path to scrfd_500m_bnkps.onnx")
     arcface_weights: str = _setting("FACEREC_ARCFACE_WEIGHTS", "", "path to w600k_mbf.onnx")
     facenet_weights: str = _setting("FACEREC_FACENET_WEIGHTS", "", "path to facenet vggface2 .pt")
+    batch_max: int = _setting("FACEREC_BATCH_MAX", 64, "crops per model call, across concurrent requests")
+    batch_wait_ms: float = _setting("FACEREC_BATCH_WAIT_MS", 0.0, "wait for more crops before a model call")
     det_size: int = _setting("FACEREC_DET_SIZE", 640, "detector input size (square)")
+    det_batch: int = _setting("FACEREC_DET_BATCH", 8, "images per detector call when detecting many")
     det_threshold: float = _setting("FACEREC_DET_THRESHOLD", 0.5, "minimum detection score")
+
+    # Enrolment quality gate (recognition is not gated); see bench/RESULTS.md for the measurements
+    min_face_px: int = _setting("FACEREC_MIN_FACE_PX", 32, "enrolment: shorter side of the face box, pixels")
+    min_det_score: float = _setting("FACEREC_MIN_DET_SCORE", 0.6, "enrolment: minimum detection score")
+    min_sharpness: float = _setting(
+        "FACEREC_MIN_SHARPNESS", 0.0, "enrolment: minimum variance of the Laplacian of the aligned face; 0 = off"
+    )
 
     # Services
     feature_extraction_url: str = _setting(
@@ -41,6 +55,7 @@ class Settings:
     )
     extraction_timeout_s: float = _setting("FACEREC_EXTRACTION_TIMEOUT_S", 30.0, "per call")
     extraction_retries: int = _setting("FACEREC_EXTRACTION_RETRIES", 2, "retries on connection errors")
+    gunicorn_timeout_s: int = _setting("FACEREC_GUNICORN_TIMEOUT", 120, "gunicorn restarts a worker silent this long")
 
     # Access
     admin_keys: str = _setting("FACEREC_ADMIN_KEYS", "", "comma-separated admin API keys")
@@ -56,7 +71,10 @@ class Settings:
     max_samples_per_request: int = _setting("FACEREC_MAX_SAMPLES", 100, "items per /update-samples")
     max_faces_per_image: int = _setting("FACEREC_MAX_FACES", 100, "faces kept per image")
     max_batch_crops: int = _setting("FACEREC_MAX_BATCH", 256, "crops per /extract_feature call")
-    max_field_chars: int = _setting("FACEREC_MAX_FIELD_CHARS", 4096, "id, name, metadata, action")
+    max_field_chars: int = _setting("FACEREC_MAX_FIELD_CHARS", 4096, "name, metadata, action")
+    max_id_chars: int = _setting(
+        "FACEREC_MAX_ID_CHARS", 256, "sample id; at most 600, as it must fit a PostgreSQL index entry (2704 bytes)"
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -67,7 +85,7 @@ class Settings:
             if raw is None or raw == "":
                 continue
             kind = Path if isinstance(f.default, Path) else type(f.default)
-            values[f.name] = kind(raw)
+            values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on") if kind is bool else kind(raw)
         return cls(**values)
 
     @property

@@ -5,20 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import sys
 import time
 import uuid
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, has_app_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from facerec.errors import ApiError, BadRequest
+from facerec import metrics
+from facerec.errors import ApiError, BadRequest, LimitExceeded
 from facerec.settings import Settings
 
 log = logging.getLogger("facerec.access")
 
 INVALID_REQUEST = "Invalid request."
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -54,6 +57,7 @@ def create_base_app(import_name: str, settings: Settings) -> Flask:
     app.extensions["settings"] = settings
     app.before_request(_start_request)
     app.after_request(_log_request)
+    metrics.install(app)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -81,8 +85,9 @@ def _log_request(response: Response) -> Response:
 
 
 def record_timing(name: str, started: float) -> None:
-    """Add '<name>_ms' to this request's log line."""
-    g.setdefault("timings", {})[f"{name}_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    """Add '<name>_ms' to this request's log line; outside a request (bench, tools) there is none."""
+    if has_app_context():
+        g.setdefault("timings", {})[f"{name}_ms"] = round((time.perf_counter() - started) * 1000, 1)
 
 
 def _api_error(error: ApiError):
@@ -93,9 +98,12 @@ def _api_error(error: ApiError):
 
 def _http_error(error: HTTPException):
     message = error.description or error.name
+    reason = error.name
     if error.code == 413:
-        message = "request body exceeds the limit (setting FACEREC_MAX_REQUEST_BYTES)"
-    return jsonify({"error": message, "reason": error.name, "request_id": g.get("request_id")}), error.code
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        message = f"request body exceeds the limit of {limit} bytes (setting FACEREC_MAX_REQUEST_BYTES)"
+        reason = "max_request_bytes"
+    return jsonify({"error": message, "reason": reason, "request_id": g.get("request_id")}), error.code
 
 
 def _unexpected_error(error: Exception):
@@ -107,14 +115,47 @@ def json_body() -> Any:
     """The request's JSON, whatever its Content-Type; a 400 'Invalid request.' otherwise."""
     data = request.get_data(cache=True)
     try:
-        return json.loads(data) if data else None
-    except (ValueError, UnicodeDecodeError):
+        value = json.loads(data) if data else None
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting too deep
         raise BadRequest(INVALID_REQUEST, reason="invalid_json") from None
+    if _holds_lone_surrogate(value):
+        raise BadRequest("strings must be valid Unicode: no lone surrogate escapes", reason="invalid_unicode")
+    return value
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    """True if a string of the parsed JSON holds half a surrogate pair ("\\ud800"): UTF-8 cannot encode it."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def require_object(value: Any) -> dict:
     if not isinstance(value, dict):
         raise BadRequest(INVALID_REQUEST, reason="expected_json_object")
+    return value
+
+
+def require_text(value: Any, name: str, max_chars: int, setting: str = "FACEREC_MAX_FIELD_CHARS") -> str:
+    """A string field that PostgreSQL can store (no NUL), at most max_chars long (the limit's setting)."""
+    if not isinstance(value, str):
+        raise BadRequest(f"'{name}' must be a string", reason=f"invalid_{name}")
+    if len(value) > max_chars:
+        raise LimitExceeded(
+            f"'{name}' is longer than {max_chars} characters (setting {setting})",
+            reason=setting.removeprefix("FACEREC_").lower(),
+        )
+    if "\x00" in value:
+        raise BadRequest(f"'{name}' holds a NUL character", reason="invalid_character")
     return value
 
 
@@ -129,3 +170,16 @@ def parse_unit_float(value: Any, name: str) -> float:
     if not math.isfinite(number) or not 0.0 <= number <= 1.0:
         raise BadRequest(f"'{name}' must be a number in [0, 1]", reason=f"invalid_{name}")
     return number
+
+
+def parse_int_in_range(value: Any, name: str, low: int, high: int) -> int:
+    """A JSON integer in [low, high]: no strings, floats or booleans."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"'{name}' must be an integer from {low} to {high}", reason=f"invalid_{name}")
+    return value
+
+
+def parse_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequest(f"'{name}' must be true or false", reason=f"invalid_{name}")
+    return value

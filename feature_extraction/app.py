@@ -9,6 +9,7 @@ from facerec.inference.recognizers import create_recognizer
 from facerec.openapi import serve_openapi
 from facerec.settings import Settings, get_settings
 from facerec.web import create_base_app
+from feature_extraction.batching import MicroBatcher
 from feature_extraction.openapi import SPEC
 from feature_extraction.routes import blueprint
 
@@ -19,6 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     recognizer = create_recognizer(settings)
     recognizer.warm_up()  # load weights and run once before this worker takes traffic
     app.extensions["recognizer"] = recognizer
+    app.extensions["batcher"] = MicroBatcher(recognizer.embed, settings.batch_max, settings.batch_wait_ms)
     app.register_blueprint(blueprint)
     serve_openapi(app, SPEC)
     auth.install(app, auth.ApiKeys(client=auth.split_keys(settings.extraction_key)), "feature_extraction")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import facerec
-from facerec.openapi import ERROR_RESPONSES, json_content, ref
+from facerec.openapi import ERROR_RESPONSES, METRICS_PATH, json_content, ref
 from facerec.wire import NPY_MEDIA_TYPE
 
 CROPS = {
@@ -74,6 +74,7 @@ SPEC = {
                 },
             }
         },
+        "/metrics": METRICS_PATH,
         "/health": {
             "get": {
                 "summary": "Model, dimension, crop size, weights sha256, provider in use",

@@ -73,7 +73,7 @@ def _embed(crops: np.ndarray) -> np.ndarray:
             reason="wrong_crop_size",
         )
     started = time.perf_counter()
-    vectors = _recognizer().embed(crops)
+    vectors = current_app.extensions["batcher"].embed(crops)
     record_timing("model", started)
     return vectors
 

@@ -17,6 +17,7 @@ from tests.servers import Service, create_database
 
 SHARED_FACES = PROJECT_ROOT.parent / "shared" / "faces"
 PACKAGE_PHOTOS = vectron_model_dir()
+ADMIN_KEY, CLIENT_KEY = "test-admin-key", "test-client-key"
 
 
 def data_uri(path: Path, mime: str = "image/jpeg") -> str:
@@ -99,6 +100,37 @@ def api(detection_service):
     response = requests.get(detection_service.url + "/clear-samples", timeout=30)
     assert response.status_code == 200, response.text
     return detection_service.url
+
+
+@pytest.fixture(scope="session")
+def secured_service(work_dir, extraction_service, pg_admin_url):
+    """A face_detection that needs API keys (ADMIN_KEY, CLIENT_KEY), with a database of its own."""
+    url = create_database(pg_admin_url)
+    from facerec.db.cli import main as init_db
+
+    assert init_db(["--url", url]) == 0
+    service = Service(
+        "face_detection",
+        env={
+            "DATABASE_URL": url,
+            "FEATURE_EXTRACTION_URL": extraction_service.url,
+            "FACEREC_STATE_DIR": str(work_dir / "secured-state"),
+            "FACEREC_ADMIN_KEYS": ADMIN_KEY,
+            "FACEREC_CLIENT_KEYS": CLIENT_KEY,
+        },
+        workers=1,
+        log_path=work_dir / "face_detection-secured.log",
+    )
+    yield service.start()
+    service.stop()
+
+
+@pytest.fixture()
+def secured_api(secured_service):
+    """The URL of the face_detection that needs API keys, with no sample enrolled."""
+    response = requests.get(secured_service.url + "/clear-samples", headers={"X-API-Key": ADMIN_KEY}, timeout=30)
+    assert response.status_code == 200, response.text
+    return secured_service.url
 
 
 @pytest.fixture(scope="session")

@@ -16,13 +16,24 @@ import requests
 
 from facerec.settings import PROJECT_ROOT
 
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
-
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def child_pids(parent: int) -> set[int]:
+    """Live children of a process (a gunicorn arbiter's workers), read from /proc."""
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, IndexError):
+            continue  # exited while we looked
+        if int(ppid) == parent and state != "Z":
+            children.add(int(stat.parent.name))
+    return children
 
 
 def create_database(admin_url: str) -> str:
@@ -50,13 +61,26 @@ class Service:
 
     def start(self, wait: bool = True) -> Service:
         env = {**os.environ, **self.env}
-        command = [GUNICORN, "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}", "wsgi:app"]
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(self.workers),
+            "-b",
+            f"127.0.0.1:{self.port}",
+            "wsgi:app",
+        ]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             command, cwd=PROJECT_ROOT / self.folder, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def wait_ready(self, path: str = "/health/live", timeout: float = 90.0) -> None:
@@ -80,6 +104,9 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def worker_pids(self) -> set[int]:
+        return child_pids(self.process.pid)
 
     def log_tail(self, lines: int = 20) -> str:
         if not self.log_path or not self.log_path.exists():

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import requests
 
 from facerec.auth import ApiKeys
+from facerec.settings import PROJECT_ROOT
 from tests.conftest import PACKAGE_PHOTOS, data_uri
 from tests.servers import Service
 
@@ -91,5 +95,27 @@ def test_keys_are_compared_whole():
     assert keys.role_of("ab") is None and keys.role_of("abcd") is None and keys.role_of("") is None
 
 
-def test_open_services_warn_at_start(detection_service):
-    assert "no API key configured" in detection_service.log_path.read_text()
+def test_open_services_warn_at_start(detection_service, extraction_service):
+    assert "face_detection: no API key configured" in detection_service.log_path.read_text()
+    assert "feature_extraction: no API key configured" in extraction_service.log_path.read_text()
+
+
+@pytest.mark.parametrize("stored", [{"client": ["ok", 5]}, {"admin": "not-a-list"}, {"client": [" "]}])
+def test_a_keys_file_with_anything_but_key_strings_stops_the_start(tmp_path, stored):
+    keys_file = tmp_path / "keys.json"
+    keys_file.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="FACEREC_API_KEYS_FILE"):
+        ApiKeys.from_settings("", "", str(keys_file))
+
+
+def test_feature_extraction_listens_on_loopback_by_default():
+    read_bind = "import runpy; print(runpy.run_path('gunicorn.conf.py')['bind'])"
+    env = {name: value for name, value in os.environ.items() if name != "FEATURE_EXTRACTION_BIND"}
+    config = subprocess.run(
+        [sys.executable, "-c", read_bind],
+        cwd=PROJECT_ROOT / "feature_extraction",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert config.stdout.strip() == "127.0.0.1:5000", config.stderr

@@ -1,9 +1,16 @@
-"""Faults: no database, a database restart, feature_extraction down. JSON 503s, then recovery."""
+"""Faults: no database, a database restart under load, a statement over its timeout, and
+feature_extraction down, killed or stalled. JSON 503s meanwhile, then recovery by the same workers."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 import requests
 
@@ -11,12 +18,31 @@ from facerec.db import embedded
 from facerec.db.cli import main as init_db
 from tests.conftest import PACKAGE_PHOTOS, data_uri
 from tests.servers import Service, free_port
+from tests.test_face_detection_api import rows
 
 YAO = {"id": "yao", "name": "Yao", "image": data_uri(PACKAGE_PHOTOS / "yaoming.jpg")}
 
 
-def enrol(service: Service) -> requests.Response:
-    return requests.post(service.url + "/update-samples", json=[YAO], timeout=60)
+def enrol(service: Service, sample_id: str = "yao") -> requests.Response:
+    return requests.post(service.url + "/update-samples", json=[{**YAO, "id": sample_id}], timeout=60)
+
+
+def recognise(service: Service) -> requests.Response:
+    return requests.post(service.url + "/face-recognition", json={"image": YAO["image"]}, timeout=60)
+
+
+def expect_503(response: requests.Response, reason: str) -> dict:
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["reason"] == reason, body
+    return body
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.1)
 
 
 def test_no_database_configured_is_503(work_dir, extraction_service):
@@ -41,7 +67,7 @@ def test_no_database_configured_is_503(work_dir, extraction_service):
         service.stop()
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def own_database(work_dir):
     pgdata = work_dir / f"restart-{time.monotonic_ns()}"
     url = embedded.start(pgdata)
@@ -50,34 +76,92 @@ def own_database(work_dir):
     embedded.stop(pgdata)
 
 
-def test_database_restart_is_recovered_without_restarting_the_service(work_dir, extraction_service, own_database):
-    pgdata, url = own_database
+@pytest.fixture(scope="module")
+def own_service(work_dir, extraction_service, own_database):
     service = Service(
         "face_detection",
         env={
-            "DATABASE_URL": url,
+            "DATABASE_URL": own_database[1],
             "FEATURE_EXTRACTION_URL": extraction_service.url,
             "FACEREC_STATE_DIR": str(work_dir / "restart-state"),
             "FACEREC_DB_TIMEOUT_S": "2",
+            "FACEREC_DB_STATEMENT_TIMEOUT_S": "2",
         },
         workers=2,
         log_path=work_dir / "restart.log",
     ).start()
-    try:
-        assert enrol(service).json()["success"] == ["yao"]
+    yield service
+    service.stop()
+
+
+class EnrolmentLoad:
+    """Threads that enrol a new id per request until stopped, recording each id's answer."""
+
+    def __init__(self, service: Service):
+        self.service = service
+        self.answers: list[tuple[str, int, dict]] = []
+        self.stopped = threading.Event()
+
+    def run(self, thread: int) -> None:
+        for number in range(10_000):
+            if self.stopped.is_set():
+                return
+            sample_id = f"load-{thread}-{number}"
+            response = enrol(self.service, sample_id)
+            self.answers.append((sample_id, response.status_code, response.json()))
+
+    def count(self, status: int) -> int:
+        return sum(1 for _, answered, _ in self.answers if answered == status)
+
+    def acknowledged(self) -> set[str]:
+        return {sample_id for sample_id, status, body in self.answers if status == 200 and body["success"]}
+
+
+def test_database_restart_under_load_loses_no_acknowledged_enrolment(own_service, own_database):
+    pgdata, url = own_database
+    workers = own_service.worker_pids()
+    load = EnrolmentLoad(own_service)
+    with ThreadPoolExecutor(4) as pool:
+        threads = [pool.submit(load.run, thread) for thread in range(4)]
+        wait_until(lambda: load.count(200) >= 4)
         embedded.stop(pgdata)
-        down = enrol(service)
-        assert down.status_code == 503 and down.json()["reason"] == "database_unavailable"
+        wait_until(lambda: load.count(503) >= 4)
+        served_before_restart = load.count(200)
         embedded.start(pgdata)
-        recovered = [enrol(service).status_code for _ in range(6)]
-        assert recovered[-4:] == [200] * 4, recovered
-        faces = requests.post(service.url + "/face-recognition", json={"image": YAO["image"]}, timeout=60).json()
-        assert faces[0]["id"] == "yao", "the acknowledged enrolment survived the restart"
-    finally:
-        service.stop()
+        wait_until(lambda: load.count(200) >= served_before_restart + 8)
+        load.stopped.set()
+        for thread in threads:
+            thread.result()
+    assert {status for _, status, _ in load.answers} == {200, 503}
+    assert {body["reason"] for _, status, body in load.answers if status == 503} == {"database_unavailable"}
+    stored = {row[0] for row in rows(url)}
+    assert load.acknowledged() <= stored, "an acknowledged enrolment was lost"
+    assert own_service.worker_pids() == workers, "the same workers serve after the restart"
+    faces = recognise(own_service).json()
+    assert faces[0]["id"].startswith("load-")
 
 
-def test_feature_extraction_down_is_503_then_recovers(work_dir, detection_db_url):
+def test_a_statement_over_its_timeout_is_503_naming_the_setting(own_service, own_database):
+    with psycopg.connect(own_database[1]) as conn:  # holds the table locked: statements on it wait
+        conn.execute("LOCK TABLE sample_face_vectors IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        body = expect_503(enrol(own_service), "db_statement_timeout")
+        waited = time.monotonic() - started
+    assert "FACEREC_DB_STATEMENT_TIMEOUT_S" in body["error"]
+    assert 2 <= waited < 10
+    assert enrol(own_service).status_code == 200
+
+
+def kill(service: Service) -> None:
+    """SIGKILL the arbiter, then its workers, as a crash or the OOM killer would."""
+    workers = service.worker_pids()
+    os.kill(service.process.pid, signal.SIGKILL)
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    service.process.wait()
+
+
+def test_feature_extraction_down_killed_or_stalled_is_503_then_recovers(work_dir, detection_db_url):
     port = free_port()
     detection = Service(
         "face_detection",
@@ -86,17 +170,32 @@ def test_feature_extraction_down_is_503_then_recovers(work_dir, detection_db_url
             "FEATURE_EXTRACTION_URL": f"http://127.0.0.1:{port}",
             "FACEREC_STATE_DIR": str(work_dir / "fe-down-state"),
             "FACEREC_EXTRACTION_RETRIES": "1",
+            "FACEREC_EXTRACTION_TIMEOUT_S": "2",
         },
         log_path=work_dir / "fe-down.log",
     ).start()
     extraction = Service("feature_extraction", env={}, port=port, log_path=work_dir / "fe-restarted.log")
     try:
-        response = requests.post(detection.url + "/face-recognition", json={"image": YAO["image"]}, timeout=60)
-        assert response.status_code == 503
-        assert "feature_extraction service is unavailable" in response.json()["error"]
+        body = expect_503(recognise(detection), "extraction_unavailable")
+        assert "feature_extraction service is unavailable" in body["error"]
         extraction.start()
-        response = requests.post(detection.url + "/face-recognition", json={"image": YAO["image"]}, timeout=60)
-        assert response.status_code == 200 and len(response.json()) == 1
+        assert recognise(detection).status_code == 200
+
+        kill(extraction)
+        expect_503(recognise(detection), "extraction_unavailable")
+        extraction.start()
+        assert recognise(detection).status_code == 200
+
+        stalled = extraction.worker_pids()
+        for pid in stalled:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            body = expect_503(recognise(detection), "extraction_timeout")
+            assert "FACEREC_EXTRACTION_TIMEOUT_S" in body["error"]
+        finally:
+            for pid in stalled:
+                os.kill(pid, signal.SIGCONT)
+        assert recognise(detection).status_code == 200
     finally:
         extraction.stop()
         detection.stop()

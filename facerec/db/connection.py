@@ -115,6 +115,9 @@ class Database:
 
     def _configure(self, conn: psycopg.Connection) -> None:
         conn.execute(f"SET hnsw.ef_search = {int(self.settings.hnsw_ef_search)}")
+        # Past ef_search rows, keep walking the graph (pgvector 0.8+): match() may ask for more.
+        conn.execute("SET hnsw.iterative_scan = strict_order")
+        conn.execute(f"SET statement_timeout = {max(1, round(self.settings.db_statement_timeout_s * 1000))}")
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
@@ -126,6 +129,12 @@ class Database:
                 yield conn
         except PoolTimeout:
             raise DatabaseUnavailable("database unreachable", reason="database_unavailable") from None
+        except psycopg.errors.QueryCanceled:
+            raise DatabaseUnavailable(
+                f"a database statement ran past the limit of {self.settings.db_statement_timeout_s:g} s "
+                "(setting FACEREC_DB_STATEMENT_TIMEOUT_S)",
+                reason="db_statement_timeout",
+            ) from None
         except psycopg.errors.UndefinedTable:
             raise DatabaseUnavailable(NO_SCHEMA, reason="database_not_initialised") from None
         except psycopg.OperationalError:

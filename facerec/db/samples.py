@@ -1,15 +1,28 @@
-"""Enrolled sample vectors in PostgreSQL: upsert, clear and nearest-neighbour matching."""
+"""Enrolled faces in PostgreSQL: one row per photo, several photos per sample id (a person).
+
+Every statement is plain SQL over one table whose unique key starts with sample_id, so the table
+can be sharded by sample_id with Citus as it is (see README, Scaling).
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from facerec.db.connection import Database
 from facerec.db.schema import TABLE
 from facerec.errors import Conflict
+from facerec.metrics import DB_QUERY_SECONDS
+
+# match() reads this many nearest rows per wanted person, so that top_k distinct persons remain
+# after keeping each person's best photo whenever nobody has more photos than this near the query.
+PHOTOS_PER_PERSON = 10
 
 
 @dataclass(frozen=True)
@@ -18,6 +31,7 @@ class Sample:
     name: str
     metadata: str
     action: str
+    photo_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -26,32 +40,70 @@ class Match:
     name: str
     metadata: str
     similarity: float
+    photo_id: str = ""
+
+
+@dataclass(frozen=True)
+class StoredPhoto:
+    sample_id: str
+    photo_id: str
+    name: str
+    metadata: str
+    action: str
+    model: str
+    created_at: datetime
+    modified_at: datetime
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.sample_id,
+            "photo_id": self.photo_id,
+            "name": self.name,
+            "metadata": self.metadata,
+            "action": self.action,
+            "model": self.model,
+            "created_at": self.created_at.isoformat(),
+            "modified_at": self.modified_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    total: int
+    photos: list[StoredPhoto]
 
 
 _UPSERT = f"""
     INSERT INTO {TABLE} (sample_id, photo_id, name, metadata, action, embedding, model)
-    VALUES (%s, '', %s, %s, %s, %s, %s)
+    VALUES (%s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (sample_id, photo_id) DO UPDATE SET
         name = excluded.name, metadata = excluded.metadata, action = excluded.action,
         embedding = excluded.embedding, model = excluded.model, modified_at = now()
 """
 
-# One round trip for all faces of a request; each face walks the HNSW index for its k nearest.
-_MATCH = f"""
-    SELECT q.ord, m.sample_id, m.name, m.metadata, 1 - m.distance
-    FROM unnest(%s::vector[]) WITH ORDINALITY AS q(v, ord)
-    CROSS JOIN LATERAL (
-        SELECT sample_id, name, metadata, embedding <=> q.v AS distance
-        FROM {TABLE} ORDER BY embedding <=> q.v LIMIT %s
-    ) m
-    ORDER BY q.ord, m.distance
+# Per face: walk the HNSW index for the nearest photos, keep each person's best, then the top_k.
+MATCH_ONE_FACE = f"""
+    SELECT sample_id, name, metadata, 1 - distance, photo_id FROM (
+        SELECT DISTINCT ON (sample_id) sample_id, photo_id, name, metadata, distance
+        FROM (
+            SELECT sample_id, photo_id, name, metadata, embedding <=> %(vector)s AS distance
+            FROM {TABLE} ORDER BY distance LIMIT %(candidates)s
+        ) nearest_photos
+        ORDER BY sample_id, distance
+    ) best_photo_per_person
+    ORDER BY distance LIMIT %(top_k)s
 """
+
+_MODELS = f"SELECT min(model), max(model) FROM {TABLE}"
+
+_PHOTO_COLUMNS = "sample_id, photo_id, name, metadata, action, model, created_at, modified_at"
 
 
 class SampleStore:
     def __init__(self, database: Database):
         self.database = database
 
+    @DB_QUERY_SECONDS.labels("replace").time()
     def upsert(self, items: list[tuple[Sample, np.ndarray]], model: str) -> None:
         """Store all items in one transaction; re-enrolling a sample id replaces all its photos.
 
@@ -59,16 +111,72 @@ class SampleStore:
         """
         with self.database.connection() as conn, conn.transaction():
             _require_model(conn, model)
-            with conn.cursor() as cursor:
-                cursor.executemany(
-                    _UPSERT,
-                    [(s.sample_id, s.name, s.metadata, s.action, vector, model) for s, vector in items],
-                )
-                cursor.execute(
-                    f"DELETE FROM {TABLE} WHERE sample_id = ANY(%s) AND photo_id <> ''",
-                    ([s.sample_id for s, _ in items],),
-                )
+            _write(conn, [(sample.sample_id, "", sample, vector) for sample, vector in items], model)
+            conn.execute(
+                f"DELETE FROM {TABLE} WHERE sample_id = ANY(%s) AND photo_id <> ''",
+                ([sample.sample_id for sample, _ in items],),
+            )
 
+    @DB_QUERY_SECONDS.labels("append").time()
+    def append(self, items: list[tuple[Sample, np.ndarray]], model: str) -> list[str]:
+        """Add each item as a photo of its sample id, in one transaction; returns the photo ids.
+
+        An item's own photo_id makes the call idempotent (sent again, it replaces that photo);
+        without one it gets a new random id.
+        """
+        photo_ids = [sample.photo_id or uuid.uuid4().hex[:12] for sample, _ in items]
+        with self.database.connection() as conn, conn.transaction():
+            _require_model(conn, model)
+            _write(conn, [(s.sample_id, p, s, v) for (s, v), p in zip(items, photo_ids, strict=True)], model)
+        return photo_ids
+
+    @DB_QUERY_SECONDS.labels("bulk_load").time()
+    def bulk_load(self, items: Iterable[tuple[Sample, np.ndarray]], model: str) -> int:
+        """COPY rows in (binary), for loading millions at once; no conflict handling: new keys only.
+
+        For a first load, drop the HNSW index before and build it after (schema.drop_vector_index).
+        """
+        columns = "sample_id, photo_id, name, metadata, action, embedding, model"
+        count = 0
+        with self.database.connection() as conn, conn.transaction():
+            conn.execute("SET LOCAL statement_timeout = 0")  # a maintenance load, not a request
+            _require_model(conn, model)
+            with conn.cursor().copy(f"COPY {TABLE} ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "text", "text", "text", "text", "vector", "text"])
+                for sample, vector in items:
+                    copy.write_row(
+                        (sample.sample_id, sample.photo_id, sample.name, sample.metadata, sample.action, vector, model)
+                    )
+                    count += 1
+        return count
+
+    @DB_QUERY_SECONDS.labels("list").time()
+    def list_photos(self, offset: int, limit: int, sample_id: str | None = None, name: str | None = None) -> Page:
+        """Photos ordered by sample id then photo id, with the number of all that match the filters."""
+        filters = {"sample_id": sample_id, "name": name}
+        conditions = [sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k, v in filters.items() if v]
+        where = sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true")
+        params = {**filters, "offset": offset, "limit": limit}
+        page_query = sql.SQL(
+            f"SELECT {_PHOTO_COLUMNS} FROM {TABLE} WHERE {{}} "
+            "ORDER BY sample_id, photo_id OFFSET %(offset)s LIMIT %(limit)s"
+        ).format(where)
+        with self.database.connection() as conn, conn.pipeline():
+            total = conn.execute(sql.SQL(f"SELECT count(*) FROM {TABLE} WHERE {{}}").format(where), params)
+            page = conn.execute(page_query, params)
+        return Page(total.fetchone()[0], [StoredPhoto(*row) for row in page.fetchall()])
+
+    @DB_QUERY_SECONDS.labels("delete").time()
+    def delete(self, sample_id: str, photo_id: str | None = None) -> int:
+        """Delete a person (all photos) or one photo; returns the number of rows removed."""
+        with self.database.connection() as conn:
+            if photo_id is None:
+                return conn.execute(f"DELETE FROM {TABLE} WHERE sample_id = %s", (sample_id,)).rowcount
+            return conn.execute(
+                f"DELETE FROM {TABLE} WHERE sample_id = %s AND photo_id = %s", (sample_id, photo_id)
+            ).rowcount
+
+    @DB_QUERY_SECONDS.labels("clear").time()
     def clear(self) -> int:
         with self.database.connection() as conn:
             return conn.execute(f"DELETE FROM {TABLE}").rowcount
@@ -78,27 +186,49 @@ class SampleStore:
         with self.database.connection() as conn:
             conn.execute(f"SELECT 1 FROM {TABLE} LIMIT 1")
 
+    @DB_QUERY_SECONDS.labels("match").time()
     def match(self, vectors: np.ndarray, model: str, top_k: int = 1) -> list[list[Match]]:
-        """The top_k nearest samples of each vector, most similar first."""
-        results: list[list[Match]] = [[] for _ in range(len(vectors))]
+        """For each vector, up to top_k distinct sample ids, most similar first, each with its best photo.
+
+        One round trip for all faces: the per-face queries go out together in a pipeline.
+        """
         if len(vectors) == 0:
-            return results
+            return []
+        candidates = (top_k - 1) * PHOTOS_PER_PERSON + 1
         with self.database.connection() as conn:
-            _require_model(conn, model)
-            rows = conn.execute(_MATCH, (list(vectors), top_k)).fetchall()
-        for ordinal, sample_id, name, metadata, similarity in rows:
-            results[ordinal - 1].append(Match(sample_id, name, metadata, float(similarity)))
-        return results
+            with conn.pipeline():
+                models = conn.execute(_MODELS)
+                cursors = [
+                    conn.execute(MATCH_ONE_FACE, {"vector": vector, "candidates": candidates, "top_k": top_k})
+                    for vector in vectors
+                ]
+            _check_model(models.fetchone(), model)
+            return [[Match(*row) for row in cursor.fetchall()] for cursor in cursors]
+
+
+def _write(conn: psycopg.Connection, rows: list[tuple[str, str, Sample, np.ndarray]], model: str) -> None:
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            _UPSERT,
+            [
+                (sample_id, photo_id, s.name, s.metadata, s.action, vector, model)
+                for sample_id, photo_id, s, vector in rows
+            ],
+        )
 
 
 def _require_model(conn: psycopg.Connection, model: str) -> None:
+    _check_model(conn.execute(_MODELS).fetchone(), model)
+
+
+def _check_model(stored: tuple[str | None, str | None], model: str) -> None:
     """Refuse to mix embedding spaces: every stored vector must come from the active model."""
-    low, high = conn.execute(f"SELECT min(model), max(model) FROM {TABLE}").fetchone()
+    low, high = stored
     if low is None or low == high == model:
         return
-    stored = low if low == high else f"{low}, {high}"
+    found = low if low == high else f"{low}, {high}"
     raise Conflict(
-        f"the database holds vectors of model {stored} but the service embeds with {model}: "
+        f"the database holds vectors of model {found} but the service embeds with {model}: "
         "re-enrol the samples (clear them first) or run feature_extraction with that model",
         reason="embedding_model_mismatch",
     )

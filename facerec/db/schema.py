@@ -1,4 +1,16 @@
-"""The database schema, as numbered migrations applied in order and recorded."""
+"""The database schema, as numbered migrations applied in order and recorded.
+
+Trade-offs (numbers in bench/RESULTS.md, matching benchmark):
+- HNSW rather than IVFFlat: no training on existing data, good recall untuned, built on an empty
+  table and kept up to date row by row; it costs build time and memory (the index holds every
+  vector again). pgvector's defaults m = 16, ef_construction = 64: higher buys recall with a
+  slower build and a bigger index. Recall against latency at query time is hnsw.ef_search.
+- vector (float32) rather than halfvec: halfvec would halve the table and the index, for a small
+  loss of precision; not measured here.
+- Bulk loads: COPY with the HNSW index dropped, then one CREATE INDEX (drop_vector_index), with
+  maintenance_work_mem larger than the graph.
+- The key is (sample_id, photo_id), no surrogate id: Citus can shard the table by sample_id.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +18,7 @@ import psycopg
 
 EMBEDDING_DIM = 512
 TABLE = "sample_face_vectors"
+VECTOR_INDEX = "sample_face_vectors_embedding_hnsw"
 
 # Each entry moves the schema from version N-1 to N. Never edit a released entry: append one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -32,6 +45,18 @@ MIGRATIONS: list[tuple[int, str]] = [
             ON {TABLE} USING hnsw (embedding vector_cosine_ops);
         -- min(model)/max(model) in two index probes tells whether one model filled the table.
         CREATE INDEX sample_face_vectors_model ON {TABLE} (model);
+        """,
+    ),
+    (
+        2,
+        f"""
+        -- Citus (sharding by sample_id) needs every unique key to hold the distribution column:
+        -- the surrogate id goes, the unique (sample_id, photo_id) is the key, also for logical
+        -- replication (Citus moves shards with it).
+        ALTER TABLE {TABLE} DROP COLUMN id;
+        ALTER TABLE {TABLE} REPLICA IDENTITY USING INDEX sample_face_vectors_sample_photo_key;
+        -- GET /samples?name=: a hash index, as a name may be longer than a b-tree entry allows.
+        CREATE INDEX sample_face_vectors_name ON {TABLE} USING hash (name);
         """,
     ),
 ]
@@ -85,3 +110,13 @@ def drop_all(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
         conn.execute("DROP TABLE IF EXISTS facerec_schema_version")
+
+
+def drop_vector_index(conn: psycopg.Connection) -> str:
+    """Drop the HNSW index before a bulk load and return the statement that builds it again.
+
+    Building the graph once after COPY is many times faster than inserting into it row by row.
+    """
+    definition = conn.execute("SELECT pg_get_indexdef(%s::regclass)", (VECTOR_INDEX,)).fetchone()[0]
+    conn.execute(f"DROP INDEX {VECTOR_INDEX}")
+    return definition

@@ -6,6 +6,7 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any
 
+from facerec.metrics import TimedSession
 from facerec.settings import Settings
 
 
@@ -31,7 +32,7 @@ class InferenceModel(ABC):
             return
         with self._lock:
             if self._session is None:
-                self._session = self._load()
+                self._session = TimedSession(self._load(), self.name)
 
     def predict(self, inputs: Any) -> Any:
         self.load()

@@ -10,7 +10,7 @@ import numpy as np
 
 from facerec.errors import ModelUnavailable
 from facerec.inference.base import InferenceModel
-from facerec.inference.sessions import OrtSession, TorchSession
+from facerec.inference.sessions import TorchSession, create_onnx_session
 from facerec.inference.weights import resolve_buffalo_s, sha256_of
 from facerec.settings import Settings
 
@@ -43,9 +43,7 @@ class Recognizer(InferenceModel):
         return np.zeros((1, self.spec.crop_size, self.spec.crop_size, 3), dtype=np.uint8)
 
     def _predict(self, crops: np.ndarray) -> np.ndarray:
-        rgb = crops[..., ::-1].astype(np.float32)
-        batch = np.ascontiguousarray(((rgb - 127.5) / self._scale).transpose(0, 3, 1, 2))
-        vectors = self._session.run(batch).astype(np.float32)
+        vectors = self._session.run_images(crops, 127.5, 1.0 / self._scale)[0].astype(np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
@@ -54,12 +52,13 @@ class ArcFaceMBF(Recognizer):
     """buffalo_s's recogniser (MobileFaceNet trained on WebFace600K) on onnxruntime."""
 
     name = "arcface_mbf"
-    spec = EmbeddingSpec(model=name, dim=512, crop_size=112, default_min_similarity=0.3)
+    # default_min_similarity measured and explained in the README's "Thresholds"
+    spec = EmbeddingSpec(model=name, dim=512, crop_size=112, default_min_similarity=0.35)
     _scale = 127.5
 
-    def _load(self) -> OrtSession:
+    def _load(self):
         path, self.weights_sha256 = resolve_buffalo_s("w600k_mbf.onnx", self.settings.arcface_weights)
-        return OrtSession(path, self.settings.device, self.settings.intra_op_threads())
+        return create_onnx_session(path, self.settings)
 
 
 FACENET_FILE = "20180402-114759-vggface2.pt"
@@ -69,7 +68,7 @@ class FaceNet(Recognizer):
     """facenet-pytorch's InceptionResnetV1 with VGGFace2 weights on torch."""
 
     name = "facenet"
-    spec = EmbeddingSpec(model=name, dim=512, crop_size=160, default_min_similarity=0.35)
+    spec = EmbeddingSpec(model=name, dim=512, crop_size=160, default_min_similarity=0.35)  # not measured here
     _scale = 128.0  # facenet-pytorch's fixed_image_standardization
 
     def _load(self) -> TorchSession:
@@ -85,7 +84,7 @@ class FaceNet(Recognizer):
         except Exception as error:
             raise ModelUnavailable(f"{path} is not a facenet InceptionResnetV1 state dict: {error}") from None
         self.weights_sha256 = sha256_of(path)
-        return TorchSession(module, self.settings.device, self.settings.intra_op_threads())
+        return TorchSession(module, self.settings.device, self.settings.intra_op_threads(), fp16=self.settings.fp16)
 
     def _weights_path(self) -> Path:
         if self.settings.facenet_weights:

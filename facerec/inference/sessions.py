@@ -1,14 +1,19 @@
 """Execution sessions (onnxruntime, torch), kept apart from the models that use them.
 
+Every session's run_images() takes uint8 BGR images (N x H x W x 3), turns them into the model's
+normalised RGB NCHW input where the model runs (on the GPU for torch CUDA, so only bytes travel),
+and returns the model's outputs as NumPy arrays.
 A session says which device it really runs on; asking for CUDA where there is none fails,
 and 'auto' falling back to the CPU is logged as a warning, never silent.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -53,14 +58,16 @@ class OrtSession:
     def provider(self) -> str:
         return "cuda" if self.session.get_providers()[0] == CUDA else "cpu"
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: batch})[0]
+    def run_images(self, images: np.ndarray, mean: float, scale: float) -> list[np.ndarray]:
+        size = images.shape[2], images.shape[1]
+        blob = cv2.dnn.blobFromImages(list(images), scale, size, (mean, mean, mean), swapRB=True)
+        return self.session.run(None, {self.input_name: blob})
 
 
 class TorchSession:
     """A torch module in eval mode on the requested device."""
 
-    def __init__(self, module, device: str, threads: int):
+    def __init__(self, module, device: str, threads: int, fp16: bool = False):
         import torch
 
         _check_device(device)
@@ -72,14 +79,52 @@ class TorchSession:
         self.device = torch.device("cuda" if has_cuda and device != "cpu" else "cpu")
         if self.device.type == "cpu":
             torch.set_num_threads(threads)
-        self.module = module.eval().to(self.device)
+        # No cudnn.benchmark: its autotuning cache is per thread and per shape, and under gthread
+        # workers and micro-batches of every size it stalled requests for seconds (seen on an H200).
+        self.dtype = torch.float16 if fp16 and self.device.type == "cuda" else torch.float32
+        self.module = module.eval().to(self.device, self.dtype)
         self._torch = torch
 
     @property
     def provider(self) -> str:
-        return self.device.type
+        return self.device.type + ("-fp16" if self.dtype != self._torch.float32 else "")
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        with self._torch.inference_mode():
-            output = self.module(self._torch.from_numpy(batch).to(self.device))
-        return output.float().cpu().numpy()
+    def run_images(self, images: np.ndarray, mean: float, scale: float) -> list[np.ndarray]:
+        torch = self._torch
+        with torch.inference_mode():
+            pixels = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, non_blocking=True)
+            rgb = pixels.flip(-1).permute(0, 3, 1, 2).to(self.dtype)
+            outputs = self.module((rgb - mean) * scale)
+        if not isinstance(outputs, (tuple, list)):
+            outputs = (outputs,)
+        return [output.float().cpu().numpy() for output in outputs]
+
+
+def _torch_cuda_available() -> bool:
+    """Whether onnx2torch can run ONNX models on CUDA; imports torch only where onnx2torch is installed."""
+    if importlib.util.find_spec("onnx2torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def create_onnx_session(model_path: Path, settings):
+    """onnxruntime's CUDA provider, else onnx2torch on torch CUDA, else onnxruntime on the CPU."""
+    import onnxruntime as ort
+
+    _check_device(settings.device)
+    threads = settings.intra_op_threads()
+    if settings.device == "cpu" or CUDA in ort.get_available_providers():
+        return OrtSession(model_path, settings.device, threads)
+    if _torch_cuda_available():
+        from onnx2torch import convert
+
+        log.info("onnxruntime has no CUDA provider: %s runs on torch CUDA through onnx2torch", model_path.name)
+        return TorchSession(convert(str(model_path)), "cuda", threads, fp16=settings.fp16)
+    if settings.device == "cuda":
+        raise RuntimeError(
+            f"FACEREC_DEVICE=cuda but neither onnxruntime ({ort.get_available_providers()}) nor torch with "
+            "onnx2torch can use CUDA here: install requirements_gpu.txt on a machine with an NVIDIA GPU"
+        )
+    return OrtSession(model_path, settings.device, threads)

@@ -1,0 +1,229 @@
+"""Benchmarks 1 and 2: recognition and enrolment through both services over HTTP, against raw model time.
+
+Starts its own embedded PostgreSQL and both services under gunicorn with their default
+configuration, then measures, in one run:
+  1. recognition of a 1-face photo (yaoming.jpg) and a ~20-face photo (players.jpg) at
+     concurrency 1, 4 and 16: p50/p95 latency and requests/s; the raw model time of the same
+     photos in-process (detection + alignment + embedding), single-stream and with one stream
+     per core; the service overhead ratio (service p50 at concurrency 1 / raw p50) and the
+     share of the cores' raw capacity served at concurrency 4;
+  2. enrolment: faces per second for batches of 1, 10 and 50 samples per request.
+
+    .venv/bin/python bench/service.py [--seconds 10] [--json bench/out/service.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from facerec.db import embedded
+from facerec.db.cli import main as init_db
+from facerec.inference.alignment import align_faces
+from facerec.inference.detector import FaceDetector
+from facerec.inference.recognizers import ArcFaceMBF
+from facerec.inference.weights import vectron_model_dir
+from facerec.settings import Settings
+from tests.servers import Service
+
+PHOTOS = {"1 face": vectron_model_dir() / "yaoming.jpg", "~20 faces": vectron_model_dir() / "players.jpg"}
+ENROL_BATCHES = (1, 10, 50)
+
+
+def data_uri(path: Path) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+class RawPipeline:
+    """Detection + alignment + embedding called in-process, as the services run them."""
+
+    def __init__(self, threads: int):
+        settings = Settings(threads=threads)
+        self.detector, self.recognizer = FaceDetector(settings), ArcFaceMBF(settings)
+        self.detector.warm_up()
+        self.recognizer.warm_up()
+
+    def run(self, image) -> int:
+        faces = self.detector.predict(image)
+        self.recognizer.embed(align_faces(image, [f.landmarks for f in faces], 112))
+        return len(faces)
+
+
+def raw_latency(image, seconds: float) -> float:
+    pipeline = RawPipeline(threads=os.cpu_count() or 1)
+    times = timed_loop(lambda: pipeline.run(image), seconds)
+    return statistics.median(times)
+
+
+def raw_capacity(image, seconds: float, cores: int) -> float:
+    """Requests/s with one single-threaded pipeline per core, all cores busy."""
+    pipelines = [RawPipeline(threads=1) for _ in range(cores)]
+    counts = [0] * cores
+    stop = time.monotonic() + seconds
+
+    def work(index: int) -> None:
+        while time.monotonic() < stop:
+            pipelines[index].run(image)
+            counts[index] += 1
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(cores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / seconds
+
+
+def timed_loop(call, seconds: float) -> list[float]:
+    call()
+    times, stop = [], time.monotonic() + seconds
+    while time.monotonic() < stop:
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def load(url: str, body: dict, concurrency: int, seconds: float) -> dict:
+    session_per_thread = threading.local()
+
+    def one() -> float:
+        session = getattr(session_per_thread, "session", None) or requests.Session()
+        session_per_thread.session = session
+        started = time.perf_counter()
+        response = session.post(url, json=body, timeout=120)
+        response.raise_for_status()
+        return time.perf_counter() - started
+
+    latencies: list[float] = []
+    stop = time.monotonic() + seconds
+
+    def worker() -> None:
+        latencies.append(one())
+        while time.monotonic() < stop:
+            latencies.append(one())
+
+    one()
+    began = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        futures = [pool.submit(worker) for _ in range(concurrency)]
+    for future in futures:
+        future.result()
+    elapsed = time.perf_counter() - began
+    return {
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p95_ms": percentile(latencies, 0.95) * 1000,
+        "rps": len(latencies) / elapsed,
+        "n": len(latencies),
+    }
+
+
+def enrolment(url: str, size: int, rounds: int) -> float:
+    image = data_uri(PHOTOS["1 face"])
+    faces, began = 0, time.perf_counter()
+    for round_ in range(rounds):
+        items = [{"id": f"b{size}-{round_}-{i}", "name": "n", "image": image} for i in range(size)]
+        response = requests.post(url + "/update-samples", json=items, timeout=600)
+        response.raise_for_status()
+        faces += len(response.json()["success"])
+    return faces / (time.perf_counter() - began)
+
+
+def start_stack(work: Path) -> tuple[Service, Service, Path]:
+    pgdata = work / "pgdata"
+    url = embedded.start(pgdata)
+    init_db(["--url", url])
+    extraction = Service("feature_extraction", env={"FACEREC_STATE_DIR": str(work)}, log_path=work / "fe.log")
+    extraction.start()
+    detection = Service(
+        "face_detection",
+        env={"DATABASE_URL": url, "FEATURE_EXTRACTION_URL": extraction.url, "FACEREC_STATE_DIR": str(work)},
+        workers=int(os.environ.get("FACE_DETECTION_WORKERS", "2")),
+        log_path=work / "fd.log",
+    )
+    detection.start()
+    return extraction, detection, pgdata
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--concurrency", default="1,4,16", help="comma-separated client counts")
+    parser.add_argument("--raw-streams", type=int, default=os.cpu_count() or 1, help="parallel raw pipelines")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="bench-service-"))
+    work.chmod(0o755)
+    extraction, detection, pgdata = start_stack(work)
+    results: dict = {"cores": os.cpu_count(), "seconds": args.seconds, "recognition": {}, "enrolment": {}}
+    try:
+        requests.post(detection.url + "/update-samples", json=[{"id": "yao", "image": data_uri(PHOTOS["1 face"])}])
+        for label, path in PHOTOS.items():
+            results["recognition"][label] = recognition_row(detection.url, path, levels, args)
+        for size in ENROL_BATCHES:
+            results["enrolment"][size] = enrolment(detection.url, size, rounds=max(1, 50 // size))
+    finally:
+        detection.stop()
+        extraction.stop()
+        embedded.stop(pgdata)
+    print_table(results, levels)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def recognition_row(url: str, path: Path, levels: list[int], args: argparse.Namespace) -> dict:
+    image = cv2.imread(str(path))
+    row = {
+        "raw_p50_ms": raw_latency(image, args.seconds) * 1000,
+        "raw_capacity_rps": raw_capacity(image, args.seconds, args.raw_streams),
+    }
+    body = {"image": data_uri(path)}
+    load(url + "/face-recognition", body, max(levels), min(args.seconds, 3.0))  # every worker thread warm
+    for concurrency in levels:
+        row[f"c{concurrency}"] = load(url + "/face-recognition", body, concurrency, args.seconds)
+    row["overhead_ratio_c1"] = row["c1"]["p50_ms"] / row["raw_p50_ms"]
+    row["share_of_raw_capacity"] = {c: row[f"c{c}"]["rps"] / row["raw_capacity_rps"] for c in levels}
+    return row
+
+
+def print_table(results: dict, levels: list[int]) -> None:
+    print(f"\nRecognition over HTTP ({results['cores']} cores, {results['seconds']:.0f} s per cell)")
+    print(f"{'photo':10} {'raw p50':>8} {'raw cap':>8} | " + " | ".join(f"c={c}: p50 / p95 ms, req/s" for c in levels))
+    for label, row in results["recognition"].items():
+        cells = " | ".join(
+            f"{row[f'c{c}']['p50_ms']:7.1f} / {row[f'c{c}']['p95_ms']:7.1f}, {row[f'c{c}']['rps']:5.1f}" for c in levels
+        )
+        print(f"{label:10} {row['raw_p50_ms']:7.1f}ms {row['raw_capacity_rps']:6.1f}/s | {cells}")
+    for label, row in results["recognition"].items():
+        shares = ", ".join(f"c={c}: {share:.0%}" for c, share in row["share_of_raw_capacity"].items())
+        print(
+            f"{label}: overhead ratio at c=1 {row['overhead_ratio_c1']:.2f} (target <= 1.3); "
+            f"share of raw capacity served: {shares} (target at c=4 >= 80%)"
+        )
+    print("\nEnrolment: " + ", ".join(f"batch {size}: {fps:.1f} faces/s" for size, fps in results["enrolment"].items()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Several photos per person: append photos, list them, delete a person or one photo."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from face_detection.enrolment import enrol
+from facerec.auth import ADMIN, requires
+from facerec.db.samples import SampleStore
+from facerec.errors import BadRequest, NotFound
+from facerec.web import json_body, parse_int_in_range, require_text
+
+blueprint = Blueprint("samples", __name__)
+
+DEFAULT_PAGE, MAX_PAGE, MAX_OFFSET = 100, 1000, 2**31 - 1
+
+
+def _store() -> SampleStore:
+    return current_app.extensions["store"]
+
+
+def _max_chars() -> int:
+    return current_app.extensions["settings"].max_field_chars
+
+
+@blueprint.post("/samples")
+def append_samples():
+    """Like /update-samples, but each item adds a photo to its id instead of replacing them."""
+    settings = current_app.extensions["settings"]
+    report = enrol(json_body(), settings, current_app.extensions["pipeline"], _store(), append=True)
+    return jsonify(report.to_dict())
+
+
+@blueprint.get("/samples")
+def list_samples():
+    offset = _query_int("offset", 0, 0, MAX_OFFSET)
+    limit = _query_int("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    sample_id, name = (_query_text(key) for key in ("id", "name"))
+    page = _store().list_photos(offset, limit, sample_id=sample_id, name=name)
+    return jsonify(total=page.total, offset=offset, limit=limit, samples=[p.to_dict() for p in page.photos])
+
+
+@blueprint.delete("/samples/<path:sample_id>")
+@requires(ADMIN)
+def delete_sample(sample_id: str):
+    removed = _store().delete(require_text(sample_id, "id", _max_chars()))
+    if not removed:
+        raise NotFound("no sample has this id", reason="sample_not_found")
+    return jsonify(id=sample_id, removed=removed)
+
+
+# The photo that /update-samples writes has the empty photo id: /samples/<id>/photos/
+@blueprint.delete("/samples/<path:sample_id>/photos/", defaults={"photo_id": ""})
+@blueprint.delete("/samples/<path:sample_id>/photos/<photo_id>")
+@requires(ADMIN)
+def delete_photo(sample_id: str, photo_id: str):
+    max_chars = _max_chars()
+    removed = _store().delete(require_text(sample_id, "id", max_chars), require_text(photo_id, "photo_id", max_chars))
+    if not removed:
+        raise NotFound("this sample has no photo with this id", reason="photo_not_found")
+    return jsonify(id=sample_id, photo_id=photo_id, removed=removed)
+
+
+def _query_int(key: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(key, "")
+    if raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10):
+        raise BadRequest(f"'{key}' must be an integer from {low} to {high}", reason=f"invalid_{key}")
+    return parse_int_in_range(int(raw), key, low, high)
+
+
+def _query_text(key: str) -> str | None:
+    """A filter's value; absent or empty means no filter."""
+    return require_text(request.args.get(key, ""), key, _max_chars()) or None

@@ -1,0 +1,120 @@
+"""A small Python client of the face_detection service: one method per endpoint."""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+import requests
+
+DEFAULT_URL = "http://127.0.0.1:6337"
+Photo = str | Path | bytes  # a file path, a data URI, or the photo's bytes
+
+
+class FaceRecError(Exception):
+    """The service answered an error (status, reason, message), or could not be reached (status 0)."""
+
+    def __init__(self, status: int, reason: str, message: str):
+        super().__init__(f"{message} ({reason}, HTTP {status})" if status else message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+def image_data_uri(image: Photo) -> str:
+    """A data URI of a photo given as a path or as bytes; data URIs pass through."""
+    if isinstance(image, str) and image.startswith("data:"):
+        return image
+    if isinstance(image, bytes):
+        data, mime = image, "image/jpeg"  # the service reads the format from the bytes, not from the type
+    else:
+        data, mime = Path(image).read_bytes(), mimetypes.guess_type(str(image))[0] or "image/jpeg"
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
+class FaceRecClient:
+    def __init__(self, base_url: str = DEFAULT_URL, api_key: str = "", timeout: float = 60.0):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        if api_key:
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
+
+    def enroll(self, sample_id: str, image: Photo, name: str = "", metadata: str = "", action: str = "") -> dict:
+        """Enrol (or re-enrol) one sample from the largest face of the photo; the /update-samples report."""
+        sample = {"id": sample_id, "name": name, "image": image_data_uri(image), "metadata": metadata, "action": action}
+        return self._call("POST", "/update-samples", json=[sample]).json()
+
+    def recognize(self, image: Photo, min_similarity: float | None = None, top_k: int | None = None) -> list[dict]:
+        return self._call("POST", "/face-recognition", json=self._recognition_body(image, min_similarity, top_k)).json()
+
+    def annotate(self, image: Photo, min_similarity: float | None = None) -> bytes:
+        """The photo as JPEG, every face boxed and named."""
+        body = {**self._recognition_body(image, min_similarity, None), "annotate": True}
+        return self._call("POST", "/face-recognition", json=body).content
+
+    def verify(
+        self, image: Photo, other: Photo | None = None, sample_id: str | None = None, threshold: float | None = None
+    ) -> dict:
+        """Same person? Compare with another photo, or with an enrolled sample id."""
+        if (other is None) == (sample_id is None):
+            raise ValueError("give either another photo or a sample id")
+        if other is not None:
+            body: dict[str, Any] = {"image1": image_data_uri(image), "image2": image_data_uri(other)}
+        else:
+            body = {"image": image_data_uri(image), "id": sample_id}
+        if threshold is not None:
+            body["threshold"] = threshold
+        return self._call("POST", "/verify", json=body).json()
+
+    def detect(self, image: Photo) -> list[dict]:
+        return self._call("POST", "/detect", json={"image": image_data_uri(image)}).json()
+
+    def list_samples(
+        self, offset: int = 0, limit: int = 50, sample_id: str | None = None, name: str | None = None
+    ) -> dict:
+        """One page of enrolled samples: {"total", "offset", "limit", "samples"}."""
+        params = {"offset": offset, "limit": limit, "id": sample_id, "name": name}
+        return self._call("GET", "/samples", params={k: v for k, v in params.items() if v is not None}).json()
+
+    def delete_sample(self, sample_id: str, photo_id: str | None = None) -> dict:
+        """Delete a person (needs an admin key), or one photo of theirs."""
+        path = f"/samples/{_segment(sample_id)}"
+        if photo_id is not None:
+            path += f"/photos/{_segment(photo_id)}"
+        return self._call("DELETE", path).json()
+
+    @staticmethod
+    def _recognition_body(image: Photo, min_similarity: float | None, top_k: int | None) -> dict:
+        body: dict[str, Any] = {"image": image_data_uri(image)}
+        if min_similarity is not None:
+            body["min_distance"] = min_similarity
+        if top_k is not None:
+            body["top_k"] = top_k
+        return body
+
+    def _call(self, method: str, path: str, **kwargs) -> requests.Response:
+        try:
+            response = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+        except requests.RequestException as error:
+            raise FaceRecError(0, "unreachable", f"cannot reach {self.base_url}: {error}") from None
+        if not response.ok:
+            raise _error_of(response)
+        return response
+
+
+def _segment(value: str) -> str:
+    return requests.utils.quote(str(value), safe="")
+
+
+def _error_of(response: requests.Response) -> FaceRecError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        message = body.get("error") or body.get("fail") or response.reason
+        return FaceRecError(response.status_code, str(body.get("reason", "")), str(message))
+    return FaceRecError(response.status_code, "", response.text.strip()[:200] or str(response.reason))

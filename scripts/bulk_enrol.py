@@ -1,0 +1,294 @@
+"""Enrol many photos through the HTTP API, in parallel, resumably.
+
+    .venv/bin/python scripts/bulk_enrol.py PHOTOS_DIR            # PHOTOS_DIR/<person id>/<photo>.jpg
+    .venv/bin/python scripts/bulk_enrol.py --csv people.csv      # columns id,name,path[,metadata]
+
+Every photo is appended with POST /samples, so a person keeps all their photos, under a photo id
+derived from the person's id and the photo's path: sending a photo again replaces it, never
+duplicates it. Each photo that is done (stored, or refused by the service with a reason) is
+written to --state-file at once; rerun the same command after an interruption and those are
+skipped. Connection failures and 5xx answers are retried, then left for the next run.
+
+Exit status: 0 every photo stored, 1 some failed (the summary gives the reasons), 2 the service
+refused the whole run (URL or API key wrong), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import hashlib
+import json
+import mimetypes
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from tqdm import tqdm
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
+SHOWN_FAILURES = 50
+
+
+@dataclass(frozen=True)
+class Photo:
+    sample_id: str
+    name: str
+    path: Path
+    metadata: str = ""
+    source: str = ""  # the path as the input names it: the photo id depends on it, not on the cwd
+
+    @property
+    def photo_id(self) -> str:
+        return hashlib.sha256(f"{self.sample_id}\0{self.source}".encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    photo: Photo
+    ok: bool
+    reason: str = ""
+    message: str = ""
+    final: bool = True  # False: worth retrying in a later run (the service was unavailable)
+
+
+class ServiceRefused(Exception):
+    """The service refused the run as a whole (wrong URL, missing or wrong API key)."""
+
+
+def photos_from_tree(root: Path) -> list[Photo]:
+    """root/<person id>/<photo>: the folder name is the id and the name."""
+    return [
+        Photo(person.name, person.name, path, source=path.relative_to(root).as_posix())
+        for person in sorted(p for p in root.iterdir() if p.is_dir())
+        for path in sorted(person.iterdir())
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+    ]
+
+
+def photos_from_csv(table: Path) -> list[Photo]:
+    """Rows id,name,path[,metadata]; a relative path is relative to the CSV's folder."""
+    with table.open(newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    for line, row in enumerate(rows, start=2):
+        if not (row.get("id") and row.get("path")):
+            raise ValueError(f"{table}, line {line}: 'id' and 'path' are required")
+    return [
+        Photo(
+            row["id"], row.get("name") or row["id"], table.parent / row["path"], row.get("metadata") or "", row["path"]
+        )
+        for row in rows
+    ]
+
+
+class StateFile:
+    """One JSON line per finished photo, appended and flushed as soon as it is known."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+
+    def finished(self) -> dict[str, dict]:
+        done = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by the interruption
+                done[entry["key"]] = entry
+        return done
+
+    def record(self, outcomes: list[Outcome]) -> None:
+        lines = [
+            json.dumps({"key": key(o.photo), "path": str(o.photo.path), "ok": o.ok, "reason": o.reason})
+            for o in outcomes
+            if o.final
+        ]
+        with self._lock, self.path.open("a", encoding="utf-8") as stream:
+            stream.write("".join(line + "\n" for line in lines))
+
+
+def key(photo: Photo) -> str:
+    return f"{photo.sample_id}/{photo.photo_id}"
+
+
+@dataclass
+class Client:
+    url: str
+    api_key: str
+    timeout: float
+    retries: int
+    _local: threading.local = field(default_factory=threading.local)
+
+    def _session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+            if self.api_key:
+                self._local.session.headers["Authorization"] = f"Bearer {self.api_key}"
+        return self._local.session
+
+    def enrol(self, batch: list[Photo]) -> list[Outcome]:
+        unreadable, readable, items = [], [], []
+        for photo in batch:
+            try:
+                items.append(_item(photo))
+                readable.append(photo)
+            except OSError as error:
+                unreadable.append(Outcome(photo, False, "unreadable_file", error.strerror or str(error)))
+        return unreadable + (self._send(readable, items) if items else [])
+
+    def _send(self, photos: list[Photo], items: list[dict]) -> list[Outcome]:
+        response = self._post(items)
+        if response is None:
+            return [Outcome(photo, False, "service_unavailable", "no answer", final=False) for photo in photos]
+        if response.status_code == 413 and len(items) > 1:  # over the body size limit: one photo at a time
+            return [o for photo, item in zip(photos, items, strict=True) for o in self._send([photo], [item])]
+        return _outcomes(photos, response)
+
+    def _post(self, items: list[dict]) -> requests.Response | None:
+        """The service's answer, or None when it stayed unavailable through every retry."""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(min(30.0, 0.5 * 2**attempt))
+            try:
+                response = self._session().post(self.url + "/samples", json=items, timeout=self.timeout)
+            except requests.RequestException:
+                continue
+            if response.status_code in (401, 403, 404, 405):
+                raise ServiceRefused(f"POST {self.url}/samples answered {response.status_code}: {response.text[:200]}")
+            if response.status_code not in TRANSIENT_STATUSES:
+                return response
+        return None
+
+
+def _item(photo: Photo) -> dict:
+    mime = mimetypes.guess_type(photo.path.name)[0] or "image/jpeg"
+    image = f"data:{mime};base64," + base64.b64encode(photo.path.read_bytes()).decode("ascii")
+    fields = {"id": photo.sample_id, "name": photo.name, "metadata": photo.metadata}
+    return {**fields, "photo_id": photo.photo_id, "image": image}
+
+
+def _outcomes(batch: list[Photo], response: requests.Response) -> list[Outcome]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200:
+        reason, message = body.get("reason", f"http_{response.status_code}"), body.get("error", response.text[:200])
+        return [Outcome(photo, False, reason, message) for photo in batch]
+    stored = {entry["photo_id"] for entry in body.get("photos", [])}
+    errors = {entry.get("photo_id"): entry for entry in body.get("errors", [])}
+    outcomes = []
+    for photo in batch:
+        error = errors.get(photo.photo_id, {"reason": "not_reported", "message": "absent from the answer"})
+        ok = photo.photo_id in stored
+        outcomes.append(Outcome(photo, ok, "" if ok else error["reason"], "" if ok else error["message"]))
+    return outcomes
+
+
+def batches(photos: list[Photo], size: int) -> Iterator[list[Photo]]:
+    for start in range(0, len(photos), size):
+        yield photos[start : start + size]
+
+
+@dataclass
+class Summary:
+    already_done: int
+    stored: int = 0
+    failed: list[Outcome] = field(default_factory=list)
+    unavailable: int = 0
+    interrupted: bool = False
+
+    def add(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            if outcome.ok:
+                self.stored += 1
+            elif outcome.final:
+                self.failed.append(outcome)
+            else:
+                self.unavailable += 1
+
+    def print(self, stream) -> None:
+        print(f"stored {self.stored}, failed {len(self.failed)}, skipped {self.already_done} done before", file=stream)
+        reasons = Counter(outcome.reason for outcome in self.failed)
+        for reason, count in reasons.most_common():
+            print(f"  {reason}: {count}", file=stream)
+        for outcome in self.failed[:SHOWN_FAILURES]:
+            print(f"  FAILED {outcome.photo.path}: {outcome.reason} ({outcome.message})", file=stream)
+        if len(self.failed) > SHOWN_FAILURES:
+            print(f"  ... and {len(self.failed) - SHOWN_FAILURES} more, all in the state file", file=stream)
+        if self.unavailable:
+            print(f"{self.unavailable} not sent (service unavailable): rerun the same command", file=stream)
+        if self.interrupted:
+            print("interrupted: rerun the same command to go on where it stopped", file=stream)
+
+    @property
+    def exit_status(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if self.failed or self.unavailable else 0
+
+
+def run(photos: list[Photo], client: Client, state: StateFile, workers: int, batch_size: int) -> Summary:
+    done = state.finished()
+    todo = [photo for photo in photos if key(photo) not in done]
+    summary = Summary(already_done=len(photos) - len(todo))
+    with tqdm(total=len(todo), unit="photo", file=sys.stderr) as progress:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            futures = [pool.submit(client.enrol, batch) for batch in batches(todo, batch_size)]
+            for future in as_completed(futures):
+                outcomes = future.result()
+                state.record(outcomes)
+                summary.add(outcomes)
+                progress.update(len(outcomes))
+        except KeyboardInterrupt:
+            # Requests in flight may still be stored; their photos are sent again next time,
+            # which replaces them (same photo id) rather than adding duplicates.
+            summary.interrupted = True
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", nargs="?", type=Path, help="folder of <person id>/<photo> files")
+    parser.add_argument("--csv", type=Path, help="CSV with columns id,name,path[,metadata] instead of a folder")
+    parser.add_argument("--url", default="http://127.0.0.1:6337", help="face_detection base URL")
+    parser.add_argument("--api-key", default="", help="client or admin key, if the service requires one")
+    parser.add_argument("--workers", type=int, default=4, help="requests in flight at once")
+    parser.add_argument("--batch", type=int, default=8, help="photos per request")
+    parser.add_argument("--state-file", type=Path, default=Path("bulk_enrol.state.jsonl"), help="progress record")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
+    parser.add_argument("--retries", type=int, default=3, help="retries when the service is unavailable")
+    args = parser.parse_args(argv)
+    if (args.folder is None) == (args.csv is None):
+        parser.error("give a folder or --csv, not both")
+    if args.workers < 1 or args.batch < 1:
+        parser.error("--workers and --batch must be at least 1")
+    try:
+        photos = photos_from_csv(args.csv) if args.csv else photos_from_tree(args.folder)
+    except (OSError, ValueError, KeyError) as error:
+        parser.error(str(error))
+    client = Client(args.url.rstrip("/"), args.api_key, args.timeout, args.retries)
+    try:
+        summary = run(photos, client, StateFile(args.state_file), args.workers, args.batch)
+    except ServiceRefused as error:
+        print(f"stopped: {error}", file=sys.stderr)
+        return 2
+    summary.print(sys.stdout)
+    return summary.exit_status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

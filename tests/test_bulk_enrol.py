@@ -1,0 +1,80 @@
+"""scripts/bulk_enrol.py, run as a command against the real services."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from facerec.settings import PROJECT_ROOT
+from tests.servers import free_port
+from tests.test_face_detection_api import YAO
+from tests.test_samples_api import GDP, listing
+
+SCRIPT = PROJECT_ROOT / "scripts" / "bulk_enrol.py"
+
+
+def bulk_enrol(*args) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(SCRIPT), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture()
+def tree(tmp_path):
+    """photos/<person>/<photo>: two photos of yao_ming, one of someone else, one broken file."""
+    root = tmp_path / "photos"
+    for person, name, source in [("yao_ming", "a.jpg", YAO), ("yao_ming", "b.jpg", YAO), ("other", "gdp.jpg", GDP)]:
+        (root / person).mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, root / person / name)
+    (root / "other" / "broken.jpg").write_text("not an image")
+    (root / "other" / "notes.txt").write_text("not a photo: ignored")
+    return root
+
+
+def test_a_folder_tree_is_enrolled_with_a_summary_of_failures(api, tree, tmp_path):
+    state = tmp_path / "state.jsonl"
+    result = bulk_enrol(tree, "--url", api, "--state-file", state, "--workers", 2, "--batch", 2)
+    assert result.returncode == 1, result.stderr
+    assert "stored 3, failed 1, skipped 0 done before" in result.stdout
+    assert "not_an_image: 1" in result.stdout and "broken.jpg" in result.stdout
+    photos = listing(api)["samples"]
+    assert sorted(p["id"] for p in photos) == ["other", "yao_ming", "yao_ming"]
+
+    again = bulk_enrol(tree, "--url", api, "--state-file", state)
+    assert again.returncode == 0 and "stored 0, failed 0, skipped 4 done before" in again.stdout
+    assert listing(api)["total"] == 3
+
+
+def test_an_unavailable_service_leaves_the_photos_for_the_next_run(api, tree, tmp_path):
+    state = tmp_path / "state.jsonl"
+    down = bulk_enrol(tree, "--url", f"http://127.0.0.1:{free_port()}", "--state-file", state, "--retries", 0)
+    assert down.returncode == 1 and "4 not sent (service unavailable)" in down.stdout
+    assert listing(api)["total"] == 0
+    resumed = bulk_enrol(tree, "--url", api, "--state-file", state)
+    assert "stored 3, failed 1, skipped 0 done before" in resumed.stdout
+    assert listing(api)["total"] == 3
+
+
+def test_sending_a_photo_again_does_not_duplicate_it(api, tree, tmp_path):
+    bulk_enrol(tree, "--url", api, "--state-file", tmp_path / "first.jsonl")
+    bulk_enrol(tree, "--url", api, "--state-file", tmp_path / "lost.jsonl")  # as if the state were lost
+    assert listing(api)["total"] == 3
+
+
+def test_a_csv_gives_ids_names_and_metadata(api, tmp_path):
+    shutil.copy(YAO, tmp_path / "yao.jpg")
+    table = tmp_path / "people.csv"
+    table.write_text("id,name,path,metadata\n42,Yao Ming,yao.jpg,nba\n")
+    result = bulk_enrol("--csv", table, "--url", api, "--state-file", tmp_path / "state.jsonl")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [photo] = listing(api)["samples"]
+    assert (photo["id"], photo["name"], photo["metadata"]) == ("42", "Yao Ming", "nba")
+
+
+def test_a_wrong_url_stops_the_run(api, tree, tmp_path):
+    result = bulk_enrol(tree, "--url", api + "/nowhere", "--state-file", tmp_path / "state.jsonl")
+    assert result.returncode == 2 and "answered 404" in result.stderr
+    assert requests.get(api + "/samples", timeout=30).json()["total"] == 0

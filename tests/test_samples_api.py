@@ -1,0 +1,182 @@
+"""Several photos per person over real HTTP: POST/GET /samples, deletes, and best-photo matching."""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+import pytest
+import requests
+
+from facerec.db import schema
+from facerec.db.connection import Database
+from facerec.db.samples import MATCH_ONE_FACE, Sample, SampleStore
+from facerec.settings import Settings
+from tests.conftest import PACKAGE_PHOTOS
+from tests.servers import create_database
+from tests.test_face_detection_api import YAO, enrol, recognise, sample
+
+GDP = PACKAGE_PHOTOS / "gdp.jpg"
+
+
+def append(api: str, items: list) -> requests.Response:
+    return requests.post(api + "/samples", json=items, timeout=120)
+
+
+def listing(api: str, **params) -> dict:
+    response = requests.get(api + "/samples", params=params, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def photos_of(api: str, sample_id: str) -> list[dict]:
+    return listing(api, id=sample_id)["samples"]
+
+
+def test_append_keeps_every_photo_and_reports_their_ids(api):
+    first = append(api, [sample("p", path=YAO)]).json()
+    second = append(api, [sample("p", path=GDP), sample("p", path=YAO, photo_id="mine-1")]).json()
+    assert first["success"] == ["p"] and second["success"] == ["p", "p"]
+    photo_ids = [first["photos"][0]["photo_id"], *(p["photo_id"] for p in second["photos"])]
+    assert photo_ids[2] == "mine-1" and len(set(photo_ids)) == 3
+    assert sorted(p["photo_id"] for p in photos_of(api, "p")) == sorted(photo_ids)
+
+
+def test_recognition_matches_a_person_by_their_best_photo(api):
+    body = append(api, [sample("p", path=GDP, name="P"), sample("p", path=YAO, name="P")]).json()
+    yao_photo = body["photos"][1]["photo_id"]
+    [face] = recognise(api, path=YAO).json()
+    assert face["id"] == "p" and face["similarity"] > 0.99, "the yao photo, not the other one"
+    requests.delete(f"{api}/samples/p/photos/{yao_photo}", timeout=30).raise_for_status()
+    [face] = recognise(api, path=YAO).json()
+    assert face["similarity"] < 0.5 and face["id"] == ""
+
+
+def test_update_samples_replaces_every_appended_photo(api):
+    append(api, [sample("p", path=YAO), sample("p", path=GDP)])
+    assert enrol(api, [sample("p", path=YAO)]).json()["success"] == ["p"]
+    assert [p["photo_id"] for p in photos_of(api, "p")] == [""]
+
+
+def test_sending_a_photo_id_again_replaces_that_photo(api):
+    append(api, [sample("p", path=YAO, photo_id="a", name="first")])
+    body = append(api, [sample("p", path=GDP, photo_id="a", name="second")]).json()
+    assert body["photos"] == [{"id": "p", "photo_id": "a"}]
+    [photo] = photos_of(api, "p")
+    assert photo["name"] == "second" and photo["modified_at"] > photo["created_at"]
+
+
+def test_append_failures_name_the_photo_id(api):
+    items = [
+        sample("p", photo_id="same"),
+        sample("p", photo_id="same"),
+        sample("q", photo_id="no/slash"),
+        {"id": "r", "photo_id": "r1", "image": "data:image/jpeg;base64,aGVsbG8="},
+    ]
+    body = append(api, items).json()
+    assert body["success"] == ["p"] and body["photos"] == [{"id": "p", "photo_id": "same"}]
+    assert [(e["id"], e["photo_id"], e["reason"]) for e in body["errors"]] == [
+        ("p", "same", "duplicate_id"),
+        ("q", "no/slash", "invalid_photo_id"),
+        ("r", "r1", "not_an_image"),
+    ]
+
+
+def test_list_pages_and_filters(api):
+    ids = [f"id{i}" for i in range(5)]
+    append(api, [sample(i, name="twins" if i in ("id1", "id3") else i) for i in ids])
+    enrol(api, [sample("id0")])  # replaces id0's appended photo with photo ''
+    page = listing(api, offset=1, limit=2)
+    assert (page["total"], page["offset"], page["limit"]) == (5, 1, 2)
+    assert [p["id"] for p in page["samples"]] == ["id1", "id2"]
+    assert [p["id"] for p in listing(api, name="twins")["samples"]] == ["id1", "id3"]
+    [photo] = listing(api, id="id0")["samples"]
+    assert photo["photo_id"] == "" and photo["model"] == "arcface_mbf"
+    assert set(photo) == {"id", "photo_id", "name", "metadata", "action", "model", "created_at", "modified_at"}
+    assert listing(api)["limit"] == 100 and listing(api, offset=10)["samples"] == []
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 1001}, {"limit": "ten"}, {"offset": -1}, {"offset": "1e3"}, {"id": "a\x00"}]
+)
+def test_invalid_list_parameters_are_json_400(api, params):
+    response = requests.get(api + "/samples", params=params, timeout=30)
+    assert response.status_code == 400 and response.json()["reason"].startswith("invalid_")
+
+
+def test_delete_a_person_or_one_photo(api):
+    body = append(api, [sample("a/b", path=YAO), sample("a/b", path=GDP), sample("keep")]).json()
+    enrol(api, [sample("solo")])
+    first_photo = body["photos"][0]["photo_id"]
+    response = requests.delete(f"{api}/samples/a/b/photos/{first_photo}", timeout=30)
+    assert response.json() == {"id": "a/b", "photo_id": first_photo, "removed": 1}
+    assert len(photos_of(api, "a/b")) == 1
+    assert requests.delete(f"{api}/samples/a/b", timeout=30).json() == {"id": "a/b", "removed": 1}
+    assert requests.delete(f"{api}/samples/solo/photos/", timeout=30).status_code == 200
+    assert [p["id"] for p in listing(api)["samples"]] == ["keep"]
+
+
+@pytest.mark.parametrize("path", ["/samples/nobody", "/samples/keep/photos/nothing"])
+def test_deleting_what_does_not_exist_is_json_404(api, path):
+    append(api, [sample("keep")])
+    response = requests.delete(api + path, timeout=30)
+    assert response.status_code == 404 and response.json()["reason"] in ("sample_not_found", "photo_not_found")
+
+
+# --- SampleStore.match against PostgreSQL, with vectors made to measure ----------------------
+
+
+@pytest.fixture(scope="module")
+def store(pg_admin_url):
+    url = create_database(pg_admin_url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        schema.migrate(conn)
+    database = Database(Settings(database_url=url, hnsw_ef_search=10))
+    yield SampleStore(database)
+    database.close()
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def near(query: np.ndarray, similarity: float, rng: np.random.Generator) -> np.ndarray:
+    """A unit vector whose cosine similarity with the unit query is `similarity`."""
+    other = rng.standard_normal(query.shape)
+    other = unit(other - other.dot(query) * query)
+    return unit(similarity * query + np.sqrt(1 - similarity**2) * other)
+
+
+def test_match_gives_distinct_people_with_their_best_photo(store):
+    rng = np.random.default_rng(7)
+    query = unit(rng.standard_normal(512))
+    store.clear()
+    rows = [(Sample("many", "Many", "", "", f"m{i}"), near(query, 0.95 - i * 0.01, rng)) for i in range(10)]
+    rows += [(Sample("one", "One", "", "", "o"), near(query, 0.8, rng))]
+    rows += [(Sample(f"noise{i}", "", "", "", "n"), unit(rng.standard_normal(512))) for i in range(300)]
+    assert store.bulk_load(rows, "m") == 311
+    [best] = store.match(np.stack([query]), "m")
+    assert [(m.sample_id, m.photo_id) for m in best] == [("many", "m0")]
+    [top] = store.match(np.stack([query]), "m", top_k=3)
+    assert [m.sample_id for m in top][:2] == ["many", "one"], "ten photos of one person count once"
+    assert top[0].similarity == pytest.approx(0.95, abs=1e-4) and len(top) == 3
+
+
+def test_match_answers_each_face_in_order(store):
+    rng = np.random.default_rng(8)
+    queries = [unit(rng.standard_normal(512)) for _ in range(3)]
+    store.clear()
+    store.bulk_load([(Sample(f"p{i}", "", "", ""), near(q, 0.9, rng)) for i, q in enumerate(queries)], "m")
+    assert [faces[0].sample_id for faces in store.match(np.stack(queries[::-1]), "m")] == ["p2", "p1", "p0"]
+    assert store.match(np.empty((0, 512), np.float32), "m") == []
+
+
+def test_match_walks_the_hnsw_index(store):
+    rng = np.random.default_rng(9)
+    store.clear()
+    store.bulk_load([(Sample(f"s{i}", "", "", ""), unit(rng.standard_normal(512))) for i in range(2000)], "m")
+    with store.database.connection() as conn:
+        conn.execute("ANALYZE sample_face_vectors")
+        plan = conn.execute(
+            "EXPLAIN " + MATCH_ONE_FACE, {"vector": unit(rng.standard_normal(512)), "candidates": 1, "top_k": 1}
+        )
+        assert schema.VECTOR_INDEX in "\n".join(row[0] for row in plan)
