@@ -49,8 +49,8 @@ from facerec.settings import PROJECT_ROOT, Settings
 DIM = 512
 MODEL = "synthetic"
 SERVER_SETTINGS = {
-    "shared_buffers": "2GB",  # most of the 1M index in PostgreSQL's own cache, the rest in the OS cache
-    "maintenance_work_mem": "4GB",  # the 1M graph fits: the build never spills to disk
+    "shared_buffers": "3GB",  # the 1M index (2.6 GB) in PostgreSQL's own cache
+    "maintenance_work_mem": "5GB",  # the 1M graph fits: the build never spills to disk
     "max_parallel_maintenance_workers": "1",  # 2 cores: the leader and one worker
     "max_wal_size": "8GB",
 }
@@ -196,9 +196,9 @@ def drop_database(admin_url: str, name: str) -> None:
 # --- ours: COPY, build the index, query through SampleStore ----------------------------------
 
 
-def load_ours(url: str, gallery: Gallery, exact: ExactSearch, result: SizeResult) -> None:
+def load_ours(url: str, gallery: Gallery, exact: ExactSearch, result: SizeResult, index_options: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        index_definition = schema.drop_vector_index(conn)
+        index_definition = schema.drop_vector_index(conn) + index_options
     database = Database(Settings(database_url=url, db_pool_size=1))
     started = time.perf_counter()
     SampleStore(database).bulk_load(gallery_rows(gallery, exact), MODEL)
@@ -213,6 +213,13 @@ def gallery_rows(gallery: Gallery, exact: ExactSearch) -> Iterator[tuple[Sample,
         exact.update(identity, vectors)
         for row, (who, vector) in enumerate(zip(identity, vectors, strict=True)):
             yield Sample(sample_id(who), f"person {who}", "", "", str(row % gallery.photos)), vector
+
+
+def index_options(args: argparse.Namespace) -> str:
+    """The schema's HNSW index as it is, or with other m, ef_construction."""
+    options = {"m": args.m, "ef_construction": args.ef_construction}
+    given = [f"{name} = {value}" for name, value in options.items() if value]
+    return f" WITH ({', '.join(given)})" if given else ""
 
 
 def build_index(url: str, definition: str, result: SizeResult) -> None:
@@ -327,7 +334,7 @@ def run_size(admin_url: str, args: argparse.Namespace, size: int, baseline: dict
     name = f"bench_matching_{size}"
     url = fresh_database(admin_url, name)
     try:
-        load_ours(url, gallery, exact, result)
+        load_ours(url, gallery, exact, result, index_options(args))
         truth = exact.ids()
         result.exact_is_true_identity = float(np.mean(exact.identity == query_ids))
         result.index_used = index_used(url, queries[0])
@@ -419,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=4, help="vectors per identity")
     parser.add_argument("--look-alikes", type=int, default=100, help="identities per group of look-alikes")
     parser.add_argument("--ef", type=lambda s: [int(v) for v in s.split(",")], default=[40, 100, 200])
+    parser.add_argument("--m", type=int, help="HNSW m (default: the schema's, 16)")
+    parser.add_argument("--ef-construction", type=int, help="HNSW ef_construction (default: the schema's, 128)")
     parser.add_argument("--queries", type=int, default=200, help="timed queries per ef_search")
     parser.add_argument("--warm-up", type=int, default=20, help="untimed queries first")
     parser.add_argument("--baseline-queries", type=int, default=5, help="timed queries of the original's way")

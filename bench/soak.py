@@ -132,21 +132,24 @@ def run_load(load: MixedLoad, concurrency: int, deadline: float) -> None:
         thread.join()
 
 
-def soak(services: dict[str, Service], args: argparse.Namespace) -> tuple[dict, dict, dict, float]:
+def soak(services: dict[str, Service], args: argparse.Namespace) -> tuple[dict, list[dict], float]:
+    """Run the load; return its tallies, the workers' RSS after the warm-up, each minute and at the end."""
     load = MixedLoad(services["face_detection"].url)
     started = time.monotonic()
     deadline = started + args.minutes * 60
     runner = threading.Thread(target=run_load, args=(load, args.concurrency, deadline))
     runner.start()
     time.sleep(args.warmup_minutes * 60)
-    after_warmup = worker_rss_kib(services)
-    runner.join()
-    at_end = worker_rss_kib(services)
-    return load.tallies, after_warmup, at_end, time.monotonic() - started
+    samples = [worker_rss_kib(services)]
+    while runner.is_alive():
+        runner.join(timeout=60)
+        samples.append(worker_rss_kib(services))
+    return load.tallies, samples, time.monotonic() - started
 
 
-def print_report(tallies: dict, after_warmup: dict, at_end: dict, seconds: float) -> list[str]:
+def print_report(tallies: dict, samples: list[dict], seconds: float) -> list[str]:
     """Print both tables; return what failed."""
+    after_warmup, at_end = samples[0], samples[-1]
     problems = []
     print(f"\n{'request':<10} {'count':>7} {'errors':>7} {'per s':>7} {'p50 ms':>8} {'p95 ms':>8}")
     for kind, tally in tallies.items():
@@ -156,14 +159,15 @@ def print_report(tallies: dict, after_warmup: dict, at_end: dict, seconds: float
             f"{tally.percentile(0.5):>8.0f} {tally.percentile(0.95):>8.0f}"
         )
         problems += [f"{kind}: {error}" for error in tally.errors[:5]]
-    print(f"\n{'worker':<28} {'RSS after warm-up MiB':>22} {'RSS at end MiB':>15} {'growth':>8}")
+    print(f"\n{'worker':<28} {'RSS after warm-up MiB':>22} {'RSS at end MiB':>15} {'growth':>8}  MiB each minute")
     for (name, pid), before in after_warmup.items():
         after = at_end.get((name, pid))
         if after is None:
             problems.append(f"{name} worker {pid} was replaced during the soak")
             continue
         growth = after / before - 1
-        print(f"{name + ' ' + str(pid):<28} {before / 1024:>22.1f} {after / 1024:>15.1f} {growth:>+8.1%}")
+        series = " ".join(f"{sample.get((name, pid), 0) / 1024:.0f}" for sample in samples)
+        print(f"{name + ' ' + str(pid):<28} {before / 1024:>22.1f} {after / 1024:>15.1f} {growth:>+8.1%}  {series}")
         if growth >= MAX_RSS_GROWTH:
             problems.append(f"{name} worker {pid} grew by {growth:.1%}")
     return problems
@@ -179,13 +183,13 @@ def main() -> int:
     work.chmod(0o755)  # the embedded server runs as user 'pgserver' when we are root
     services, pgdata = start_stack(work)
     try:
-        tallies, after_warmup, at_end, seconds = soak(services, args)
+        tallies, samples, seconds = soak(services, args)
     finally:
         for service in services.values():
             service.stop()
         embedded.stop(pgdata)
     print(f"soak: {seconds / 60:.1f} min at concurrency {args.concurrency}, warm-up {args.warmup_minutes:g} min")
-    problems = print_report(tallies, after_warmup, at_end, seconds)
+    problems = print_report(tallies, samples, seconds)
     print("\nPASS" if not problems else "\nFAIL\n" + "\n".join(problems))
     return 0 if not problems else 1
 

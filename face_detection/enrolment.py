@@ -68,22 +68,17 @@ def enrol(
             reason="max_samples",
         )
     report = EnrolmentReport(photos=[] if append else None)
-    last_index = {_written_row(item, append): index for index, item in enumerate(items)}
+    failures: list[tuple[int, ApiError]] = []
+    decoded = _decode_all(items, settings, append, failures)
+    found = pipeline.detect_many([image for _, _, image in decoded])  # one batched pass over all photos
     candidates = []
-    for index, item in enumerate(items):
-        sample_id = _raw_id(item)
+    for (index, sample, image), faces in zip(decoded, found, strict=True):
         try:
-            row = _written_row(item, append)
-            if row is not None and last_index[row] != index:
-                raise BadRequest("a later item of this request has the same id", reason="duplicate_id")
-            photo_id = _parse_photo_id(item) if append else ""
-            candidate = _prepare(item, settings, pipeline, report)
-            candidate.sample = replace(candidate.sample, photo_id=photo_id)
-            candidates.append(candidate)
+            candidates.append(_choose_face(sample, image, faces, settings, pipeline, report))
         except ApiError as error:
-            if error.status >= 500:
-                raise
-            report.failed(sample_id, error, _raw_photo_id(item) if append else None)
+            failures.append((index, error))
+    for index, error in sorted(failures, key=lambda failure: failure[0]):
+        report.failed(_raw_id(items[index]), error, _raw_photo_id(items[index]) if append else None)
     if candidates:
         photo_ids = _embed_and_store(candidates, pipeline, store, append)
         for candidate, photo_id in zip(candidates, photo_ids, strict=True):
@@ -125,10 +120,36 @@ def _parse_photo_id(item: object) -> str:
     return photo_id
 
 
-def _prepare(item: object, settings: Settings, pipeline: FacePipeline, report: EnrolmentReport) -> _Candidate:
-    sample = _parse_sample(item, settings)
-    image = decode_data_uri_image(item["image"], settings.max_image_pixels)
-    faces = pipeline.detect(image)
+def _decode_all(
+    items: list, settings: Settings, append: bool, failures: list[tuple[int, ApiError]]
+) -> list[tuple[int, Sample, np.ndarray]]:
+    """Parse and decode every item; those that fail go to failures, with their index."""
+    last_index = {_written_row(item, append): index for index, item in enumerate(items)}
+    decoded = []
+    for index, item in enumerate(items):
+        try:
+            row = _written_row(item, append)
+            if row is not None and last_index[row] != index:
+                raise BadRequest("a later item of this request has the same id", reason="duplicate_id")
+            photo_id = _parse_photo_id(item) if append else ""
+            sample = replace(_parse_sample(item, settings), photo_id=photo_id)
+            decoded.append((index, sample, decode_data_uri_image(item["image"], settings.max_image_pixels)))
+        except ApiError as error:
+            if error.status >= 500:
+                raise
+            failures.append((index, error))
+    return decoded
+
+
+def _choose_face(
+    sample: Sample,
+    image: np.ndarray,
+    faces: list[DetectedFace],
+    settings: Settings,
+    pipeline: FacePipeline,
+    report: EnrolmentReport,
+) -> _Candidate:
+    faces = pipeline.within_limit(faces)
     if not faces:
         raise NoFace("no face found in the image", reason="no_face")
     largest = max(faces, key=lambda face: face.area)

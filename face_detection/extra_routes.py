@@ -10,7 +10,6 @@ from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 from face_detection.pipeline import FacePipeline
 from facerec.auth import public
 from facerec.db.samples import SampleStore
-from facerec.db.verification import nearest_photo
 from facerec.errors import BadRequest, NoFace, NotFound
 from facerec.images import decode_data_uri_image
 from facerec.inference.detector import DetectedFace
@@ -88,7 +87,7 @@ def _verify_against_sample(body: dict, model: str) -> dict:
     face = _largest_face(image, "image")
     (vectors,) = _pipeline().embed([(image, [face])])
     store: SampleStore = current_app.extensions["store"]
-    nearest = nearest_photo(store.database, sample_id, vectors[0], model)
+    nearest = store.nearest_photo(sample_id, vectors[0], model)
     if nearest is None:
         raise NotFound("no sample has this id", reason="sample_not_found")
     return {

@@ -39,8 +39,8 @@ def main() -> int:
     query = {"image": data_uri(photos / "players.jpg")}
     found = requests.post(f"{args.url}/face-recognition", json=query, headers=headers, timeout=60)
     faces = found.json()
-    print("POST /face-recognition (players.jpg) ->", found.status_code)
-    print(json.dumps(faces, indent=1))
+    print("POST /face-recognition (players.jpg) ->", found.status_code, "one line per face:")
+    print("[\n" + ",\n".join(" " + json.dumps(face) for face in faces) + "\n]" if isinstance(faces, list) else faces)
     matched = [face for face in faces if face.get("id") == "yao_ming"] if isinstance(faces, list) else []
     print(f"{len(faces)} faces found; Yao Ming recognised at bbox {[m['bbox'] for m in matched]}")
     return 0 if enrolled.ok and found.ok and len(matched) == 1 else 1

@@ -42,7 +42,7 @@ def count_samples(url: str) -> int:
 def test_creates_schema(fresh_db_url):
     result = run_init_db("--url", fresh_db_url)
     assert result.returncode == 0, result.stderr
-    assert "version 1" in result.stdout
+    assert f"version {schema.LATEST_VERSION}" in result.stdout
     with psycopg.connect(fresh_db_url) as conn:
         columns = dict(
             conn.execute(

@@ -99,6 +99,13 @@ _MODELS = f"SELECT min(model), max(model) FROM {TABLE}"
 _PHOTO_COLUMNS = "sample_id, photo_id, name, metadata, action, model, created_at, modified_at"
 
 
+# No ORDER BY on the distance: an HNSW index scan filtered by id could miss the id's rows.
+_PHOTOS_OF_SAMPLE = f"""
+    SELECT sample_id, name, metadata, 1 - (embedding <=> %s::vector)
+    FROM {TABLE} WHERE sample_id = %s
+"""
+
+
 class SampleStore:
     def __init__(self, database: Database):
         self.database = database
@@ -187,6 +194,16 @@ class SampleStore:
             conn.execute(f"SELECT 1 FROM {TABLE} LIMIT 1")
 
     @DB_QUERY_SECONDS.labels("match").time()
+    def nearest_photo(self, sample_id: str, vector: np.ndarray, model: str) -> Match | None:
+        """The most similar photo of one sample id (for 1:1 verification), or None if it is not enrolled."""
+        with self.database.connection() as conn:
+            _require_model(conn, model)
+            rows = conn.execute(_PHOTOS_OF_SAMPLE, (vector, sample_id)).fetchall()
+        if not rows:
+            return None
+        sample_id, name, metadata, similarity = max(rows, key=lambda row: row[3])
+        return Match(sample_id, name, metadata, float(similarity))
+
     def match(self, vectors: np.ndarray, model: str, top_k: int = 1) -> list[list[Match]]:
         """For each vector, up to top_k distinct sample ids, most similar first, each with its best photo.
 
