@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import facerec
-from facerec.openapi import ERROR_RESPONSES, METRICS_PATH, json_content, ref
+from facerec.openapi import ERROR_RESPONSES, ERROR_SCHEMA, METRICS_PATH, json_content, ref
 
 SAMPLE = {
     "type": "object",
@@ -201,11 +201,7 @@ SPEC = {
     "info": {"title": "face_detection", "version": facerec.__version__},
     "components": {
         "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
-            },
+            "Error": ERROR_SCHEMA,
             "Sample": SAMPLE,
             "EnrolmentReport": ENROLMENT_REPORT,
             "RecognisedFace": RECOGNISED_FACE,

@@ -16,6 +16,11 @@ def json_content(schema: dict, description: str = "") -> dict:
     return {"description": description or "JSON", "content": {"application/json": {"schema": schema}}}
 
 
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
+}
 ERROR_RESPONSES = {
     status: json_content(ref("Error"), meaning)
     for status, meaning in {

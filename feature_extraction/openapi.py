@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import facerec
-from facerec.openapi import ERROR_RESPONSES, METRICS_PATH, json_content, ref
+from facerec.openapi import ERROR_RESPONSES, ERROR_SCHEMA, METRICS_PATH, json_content, ref
 from facerec.wire import NPY_MEDIA_TYPE
 
 CROPS = {
@@ -45,11 +45,7 @@ SPEC = {
     "info": {"title": "feature_extraction", "version": facerec.__version__},
     "components": {
         "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {"error": {"type": "string"}, "reason": {"type": "string"}},
-            },
+            "Error": ERROR_SCHEMA,
             "Crops": CROPS,
             "Embeddings": EMBEDDINGS,
         },

@@ -69,29 +69,54 @@ def extraction_service(work_dir):
     service.stop()
 
 
-@pytest.fixture(scope="session")
-def detection_db_url(pg_admin_url):
-    url = create_database(pg_admin_url)
+def initialised_database(admin_url: str) -> str:
+    """A new database with the schema, on the test server."""
     from facerec.db.cli import main as init_db
 
+    url = create_database(admin_url)
     assert init_db(["--url", url]) == 0
     return url
 
 
 @pytest.fixture(scope="session")
-def detection_service(work_dir, extraction_service, detection_db_url):
-    service = Service(
-        "face_detection",
-        env={
-            "DATABASE_URL": detection_db_url,
-            "FEATURE_EXTRACTION_URL": extraction_service.url,
-            "FACEREC_STATE_DIR": str(work_dir / "fd-state"),
-        },
-        workers=2,
-        log_path=work_dir / "face_detection.log",
-    )
-    yield service.start()
-    service.stop()
+def detection_db_url(pg_admin_url):
+    return initialised_database(pg_admin_url)
+
+
+@pytest.fixture(scope="session")
+def start_detection(work_dir, extraction_service, pg_admin_url):
+    """Starts a face_detection of its own (its state folder, log and, unless given, a new database).
+
+    start_detection(name, workers=1, database_url=None, **env) -> Service, with .database_url set;
+    every one started is stopped at the end of the session.
+    """
+    started: list[Service] = []
+
+    def start(name: str, workers: int = 1, database_url: str | None = None, **env: str) -> Service:
+        url = database_url or initialised_database(pg_admin_url)
+        service = Service(
+            "face_detection",
+            env={
+                "DATABASE_URL": url,
+                "FEATURE_EXTRACTION_URL": extraction_service.url,
+                "FACEREC_STATE_DIR": str(work_dir / f"{name}-state"),
+                **env,
+            },
+            workers=workers,
+            log_path=work_dir / f"{name}.log",
+        )
+        service.database_url = url
+        started.append(service)
+        return service.start()
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def detection_service(start_detection, detection_db_url):
+    return start_detection("face_detection", workers=2, database_url=detection_db_url)
 
 
 @pytest.fixture()
@@ -103,26 +128,9 @@ def api(detection_service):
 
 
 @pytest.fixture(scope="session")
-def secured_service(work_dir, extraction_service, pg_admin_url):
+def secured_service(start_detection):
     """A face_detection that needs API keys (ADMIN_KEY, CLIENT_KEY), with a database of its own."""
-    url = create_database(pg_admin_url)
-    from facerec.db.cli import main as init_db
-
-    assert init_db(["--url", url]) == 0
-    service = Service(
-        "face_detection",
-        env={
-            "DATABASE_URL": url,
-            "FEATURE_EXTRACTION_URL": extraction_service.url,
-            "FACEREC_STATE_DIR": str(work_dir / "secured-state"),
-            "FACEREC_ADMIN_KEYS": ADMIN_KEY,
-            "FACEREC_CLIENT_KEYS": CLIENT_KEY,
-        },
-        workers=1,
-        log_path=work_dir / "face_detection-secured.log",
-    )
-    yield service.start()
-    service.stop()
+    return start_detection("secured", FACEREC_ADMIN_KEYS=ADMIN_KEY, FACEREC_CLIENT_KEYS=CLIENT_KEY)
 
 
 @pytest.fixture()

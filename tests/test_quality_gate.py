@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 import requests
 
-from facerec.db.cli import main as init_db
 from tests.conftest import PACKAGE_PHOTOS
 from tests.photos import read
-from tests.servers import Service, create_database
 
 YAO = PACKAGE_PHOTOS / "yaoming.jpg"  # one face, about 105 px wide, detection score about 0.84
 
@@ -39,23 +37,10 @@ def blurred(sigma: float) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def strict_service(work_dir, pg_admin_url, extraction_service):
+def strict_service(start_detection):
     """face_detection with a higher score minimum (0.7) and the sharpness check on (50)."""
-    url = create_database(pg_admin_url)
-    assert init_db(["--url", url]) == 0
-    service = Service(
-        "face_detection",
-        env={
-            "DATABASE_URL": url,
-            "FEATURE_EXTRACTION_URL": extraction_service.url,
-            "FACEREC_STATE_DIR": str(work_dir / "fd-strict-state"),
-            "FACEREC_MIN_DET_SCORE": "0.7",
-            "FACEREC_MIN_SHARPNESS": "50",
-        },
-        workers=1,
-        log_path=work_dir / "face_detection_strict.log",
-    )
-    yield service.start().url
+    service = start_detection("fd-strict", FACEREC_MIN_DET_SCORE="0.7", FACEREC_MIN_SHARPNESS="50")
+    yield service.url
     service.stop()
 
 

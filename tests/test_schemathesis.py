@@ -20,9 +20,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from face_detection.openapi import SPEC as DETECTION_SPEC
-from facerec.db.cli import main as init_db
 from feature_extraction.openapi import SPEC as EXTRACTION_SPEC
-from tests.servers import Service, create_database
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = settings(max_examples=50, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -55,21 +53,9 @@ def fuzz(schema, path: str, method: str, mode: GenerationMode) -> None:
 
 
 @pytest.fixture(scope="module")
-def fuzzed_detection(work_dir, extraction_service, pg_admin_url):
+def fuzzed_detection(start_detection):
     """A face_detection of its own: fuzzing calls /config-database and /clear-samples too."""
-    url = create_database(pg_admin_url)
-    assert init_db(["--url", url]) == 0
-    service = Service(
-        "face_detection",
-        env={
-            "DATABASE_URL": url,
-            "FEATURE_EXTRACTION_URL": extraction_service.url,
-            "FACEREC_STATE_DIR": str(work_dir / "fuzz-state"),
-            "FACEREC_DB_TIMEOUT_S": "1",
-        },
-        workers=1,
-        log_path=work_dir / "fuzz.log",
-    ).start()
+    service = start_detection("fuzz", FACEREC_DB_TIMEOUT_S="1")
     yield service
     service.stop()
 

@@ -15,31 +15,19 @@ import psycopg
 import pytest
 import requests
 
-from facerec.db.cli import main as init_db
 from facerec.settings import PROJECT_ROOT
 from tests.conftest import PACKAGE_PHOTOS, data_uri
-from tests.servers import Service, create_database
+from tests.servers import Service
 
 YAO = data_uri(PACKAGE_PHOTOS / "yaoming.jpg")
 ZERO_VECTOR = "[" + ",".join(["0"] * 512) + "]"
 
 
 @pytest.fixture(scope="module")
-def one_worker(work_dir, extraction_service, pg_admin_url):
+def one_worker(start_detection):
     """face_detection with a single worker (so the request is in the worker we kill) and its own database."""
-    url = create_database(pg_admin_url)
-    assert init_db(["--url", url]) == 0
-    service = Service(
-        "face_detection",
-        env={
-            "DATABASE_URL": url,
-            "FEATURE_EXTRACTION_URL": extraction_service.url,
-            "FACEREC_STATE_DIR": str(work_dir / "worker-kill-state"),
-        },
-        workers=1,
-        log_path=work_dir / "worker-kill.log",
-    ).start()
-    yield service, url
+    service = start_detection("worker-kill")
+    yield service, service.database_url
     service.stop()
 
 

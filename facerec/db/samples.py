@@ -193,7 +193,7 @@ class SampleStore:
         with self.database.connection() as conn:
             conn.execute(f"SELECT 1 FROM {TABLE} LIMIT 1")
 
-    @DB_QUERY_SECONDS.labels("match").time()
+    @DB_QUERY_SECONDS.labels("verify").time()
     def nearest_photo(self, sample_id: str, vector: np.ndarray, model: str) -> Match | None:
         """The most similar photo of one sample id (for 1:1 verification), or None if it is not enrolled."""
         with self.database.connection() as conn:
@@ -204,6 +204,7 @@ class SampleStore:
         sample_id, name, metadata, similarity = max(rows, key=lambda row: row[3])
         return Match(sample_id, name, metadata, float(similarity))
 
+    @DB_QUERY_SECONDS.labels("match").time()
     def match(self, vectors: np.ndarray, model: str, top_k: int = 1) -> list[list[Match]]:
         """For each vector, up to top_k distinct sample ids, most similar first, each with its best photo.
 
