@@ -82,7 +82,8 @@ def test_enrolment_and_recognition_are_measured(api, detection_service, extracti
     assert grew(fd_before, fd, "facerec_faces_enrolled_total", mode="replace") == 2
     assert grew(fd_before, fd, "facerec_db_query_duration_seconds_count", operation="replace") == 1
     assert grew(fd_before, fd, "facerec_db_query_duration_seconds_count", operation="match") == 1
-    assert grew(fd_before, fd, "facerec_model_duration_seconds_count", model="scrfd_500m") >= 3
+    assert grew(fd_before, fd, "facerec_model_duration_seconds_count", model="scrfd_500m") >= 2
+    assert grew(fd_before, fd, "facerec_model_batch_size_sum", model="scrfd_500m") >= 3, "three photos"
     update = {"endpoint": "/update-samples", "method": "POST", "status": "200"}
     assert grew(fd_before, fd, "facerec_http_request_duration_seconds_count", **update) == 1
     assert grew(fe_before, fe, "facerec_model_duration_seconds_count", model="arcface_mbf") >= 2
