@@ -47,6 +47,9 @@ class OrtSession:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # batch sizes other than the graph's nominal 1 warn on every run
+        # Several processes share the cores (gunicorn workers of both services): idle pool threads
+        # that spin waiting for work would take CPU from the others.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(model_path), options, providers=providers)
         if device == "cuda" and self.session.get_providers()[0] != CUDA:
