@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import cv2
@@ -25,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from facerec.inference.alignment import align_faces
-from facerec.inference.detector import FaceDetector
+from facerec.inference.detector import FaceDetector, _candidates, _decode, _letterbox_into
 from facerec.inference.recognizers import ArcFaceMBF
 from facerec.inference.weights import vectron_model_dir
 from facerec.settings import Settings
@@ -70,8 +73,36 @@ def detector_numbers(detector: FaceDetector, seconds: float) -> dict:
     return {b: rate(lambda b=b: detector.detect_batch([image] * b), b, seconds) for b in sizes}
 
 
-def pipeline_numbers(detector: FaceDetector, recognizer: ArcFaceMBF, seconds: float, threads: int) -> dict:
-    """One-face photos through detection, alignment and embedding, chunk by chunk on `threads` threads."""
+def detector_stages(detector: FaceDetector, seconds: float) -> dict:
+    """Milliseconds per image of each step of one batched detector call, on one thread: where the time goes."""
+    image = cv2.imread(str(vectron_model_dir() / "yaoming.jpg"))
+    size, count, threshold = detector.settings.det_size, detector.settings.det_batch, detector.settings.det_threshold
+    batch = np.zeros((count, size, size, 3), dtype=np.uint8)
+    scales = np.ones(count)
+    session = detector._session
+
+    def letterbox() -> None:
+        for index in range(count):
+            scales[index] = _letterbox_into(batch[index], image)
+
+    letterbox()
+    select = lambda outputs, xp: _candidates(outputs, threshold, xp)  # noqa: E731
+    candidates = session.run_images(batch, 127.5, 1 / 128, select=select)
+    steps = {
+        "letterbox": letterbox,
+        "model, candidates picked on the device": lambda: session.run_images(batch, 127.5, 1 / 128, select=select),
+        "model, every anchor copied back": lambda: session.run_images(batch, 127.5, 1 / 128),
+        "decode and NMS": lambda: _decode(candidates, size, scales, 0, [image.shape[:2]] * count, threshold),
+        "detect_batch, all of it": lambda: detector.detect_batch([image] * count),
+    }
+    return {name: round(1000 / rate(step, count, seconds), 3) for name, step in steps.items()}
+
+
+def pipeline_numbers(
+    detector: FaceDetector, recognizer: ArcFaceMBF, seconds: float, threads: int, start: Barrier | None = None
+) -> dict:
+    """One-face photos through detection, alignment and embedding, chunk by chunk on `threads` threads;
+    timing starts when every thread has run once (and every process, when start is given)."""
     photo = cv2.imread(str(vectron_model_dir() / "yaoming.jpg"))
     chunk = [photo] * detector.settings.det_batch
 
@@ -83,9 +114,11 @@ def pipeline_numbers(detector: FaceDetector, recognizer: ArcFaceMBF, seconds: fl
         recognizer.embed(crops)
         return sum(len(faces) for faces in found)
 
-    began, images, faces = time.perf_counter(), 0, 0
+    images, faces = 0, 0
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(one_chunk, range(threads)))  # every thread warm before timing
+        list(pool.map(one_chunk, range(threads)))
+        if start is not None:
+            start.wait()
         began = time.perf_counter()
         while time.perf_counter() - began < seconds:
             counts = list(pool.map(one_chunk, range(threads)))
@@ -95,34 +128,75 @@ def pipeline_numbers(detector: FaceDetector, recognizer: ArcFaceMBF, seconds: fl
     return {"images_per_s": images / elapsed, "faces_per_image": faces / images, "threads": threads}
 
 
+def _pipeline_process(settings: Settings, seconds: float, threads: int, start: Barrier, results: Queue) -> None:
+    detector, recognizer = FaceDetector(settings), ArcFaceMBF(settings)
+    detector.warm_up()
+    recognizer.warm_up()
+    results.put(pipeline_numbers(detector, recognizer, seconds, threads, start))
+
+
+def pipeline_in_processes(settings: Settings, seconds: float, threads: int, processes: int) -> dict:
+    """The pipeline in several processes sharing the GPU (no GIL between them), timed together."""
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(processes), context.Queue()
+    workers = [
+        context.Process(target=_pipeline_process, args=(settings, seconds, threads, start, results))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    each = [results.get(timeout=600) for _ in workers]
+    for worker in workers:
+        worker.join()
+    return {
+        "images_per_s": sum(r["images_per_s"] for r in each),
+        "faces_per_image": min(r["faces_per_image"] for r in each),
+        "processes": processes,
+        "threads_each": threads,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", default="8,16", help="pipeline threads, one measurement each")
+    parser.add_argument("--processes", default="2,4", help="pipeline processes (8 threads each), one measurement each")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--device", default="cuda", help="cpu for a smoke test of this script")
     parser.add_argument("--det-batch", type=int, default=64, help="images per detector call")
     parser.add_argument("--batches", default="1,64,256,1024", help="recogniser batch sizes")
-    parser.add_argument("--skip-recogniser", action="store_true", help="measure detection and pipeline only")
+    parser.add_argument("--fp16", default="0,1", help="0, 1 or both: fp32 and/or fp16 on CUDA")
+    parser.add_argument("--pipeline-only", action="store_true", help="skip the detector and recogniser numbers")
     args = parser.parse_args()
     args.batches = [int(b) for b in args.batches.split(",")]
+    threads = [int(t) for t in args.threads.split(",") if t]
+    processes = [int(p) for p in args.processes.split(",") if p]
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
     results: dict = {"device": device}
-    for fp16 in (False, True):
+
+    def report(name: str, value) -> None:
+        results[name] = value
+        print(json.dumps({name: value}), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+
+    for fp16 in (flag == "1" for flag in args.fp16.split(",")):
         settings = Settings(device=args.device, fp16=fp16, det_batch=args.det_batch)
         detector, recognizer = FaceDetector(settings), ArcFaceMBF(settings)
         detector.warm_up()
         recognizer.warm_up()
         key = detector.provider
-        results[f"detector {key} images/s"] = detector_numbers(detector, args.seconds)
-        results[f"pipeline {key}"] = pipeline_numbers(detector, recognizer, args.seconds, args.threads)
-    if not args.skip_recogniser:
-        results["recogniser"] = recogniser_numbers(FaceDetector(Settings(device="cpu")), args)
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        if not args.pipeline_only:
+            report(f"detector {key} images/s", detector_numbers(detector, args.seconds))
+            report(f"detector {key} ms per image at batch {args.det_batch}", detector_stages(detector, args.seconds))
+        for count in threads:
+            report(f"pipeline {key} {count} threads", pipeline_numbers(detector, recognizer, args.seconds, count))
+        for count in processes:
+            report(f"pipeline {key} {count} processes", pipeline_in_processes(settings, args.seconds, 8, count))
+    if not args.pipeline_only:
+        report("recogniser", recogniser_numbers(FaceDetector(Settings(device="cpu")), args))
     return 0
 
 

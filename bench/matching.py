@@ -30,6 +30,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -196,9 +197,9 @@ def drop_database(admin_url: str, name: str) -> None:
 # --- ours: COPY, build the index, query through SampleStore ----------------------------------
 
 
-def load_ours(url: str, gallery: Gallery, exact: ExactSearch, result: SizeResult, index_options: str) -> None:
+def load_ours(url: str, gallery: Gallery, exact: ExactSearch, result: SizeResult, args: argparse.Namespace) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        index_definition = schema.drop_vector_index(conn) + index_options
+        index_definition = with_index_options(schema.drop_vector_index(conn), args)
     database = Database(Settings(database_url=url, db_pool_size=1))
     started = time.perf_counter()
     SampleStore(database).bulk_load(gallery_rows(gallery, exact), MODEL)
@@ -215,11 +216,13 @@ def gallery_rows(gallery: Gallery, exact: ExactSearch) -> Iterator[tuple[Sample,
             yield Sample(sample_id(who), f"person {who}", "", "", str(row % gallery.photos)), vector
 
 
-def index_options(args: argparse.Namespace) -> str:
+def with_index_options(definition: str, args: argparse.Namespace) -> str:
     """The schema's HNSW index as it is, or with other m, ef_construction."""
-    options = {"m": args.m, "ef_construction": args.ef_construction}
-    given = [f"{name} = {value}" for name, value in options.items() if value]
-    return f" WITH ({', '.join(given)})" if given else ""
+    current = dict(re.findall(r"(\w+)='?(\d+)'?", definition.partition(" WITH ")[2]))
+    given = {"m": args.m, "ef_construction": args.ef_construction}
+    options = {**current, **{name: str(value) for name, value in given.items() if value}}
+    listed = ", ".join(f"{name} = {value}" for name, value in options.items())
+    return f"{definition.partition(' WITH ')[0]} WITH ({listed})" if options else definition
 
 
 def build_index(url: str, definition: str, result: SizeResult) -> None:
@@ -334,7 +337,7 @@ def run_size(admin_url: str, args: argparse.Namespace, size: int, baseline: dict
     name = f"bench_matching_{size}"
     url = fresh_database(admin_url, name)
     try:
-        load_ours(url, gallery, exact, result, index_options(args))
+        load_ours(url, gallery, exact, result, args)
         truth = exact.ids()
         result.exact_is_true_identity = float(np.mean(exact.identity == query_ids))
         result.index_used = index_used(url, queries[0])

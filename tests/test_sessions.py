@@ -54,3 +54,20 @@ def test_auto_without_a_gpu_warns(caplog):
 def test_unknown_device_is_refused():
     with pytest.raises(ValueError, match="auto, cpu or cuda"):
         create_onnx_session(vectron_model_dir() / "w600k_mbf.onnx", Settings(device="tpu"))
+
+
+def test_detector_on_torch_finds_the_same_faces_as_on_onnxruntime():
+    """The detector picks its candidate anchors where the model ran: with torch, in torch."""
+    onnx2torch = pytest.importorskip("onnx2torch")
+    import cv2
+
+    from facerec.inference.detector import DETECTOR_FILE, FaceDetector
+
+    photos = [cv2.imread(str(vectron_model_dir() / name)) for name in ("players.jpg", "yaoming.jpg", "gdp.jpg")]
+    on_ort = FaceDetector(Settings(device="cpu")).detect_batch(photos)
+    on_torch = FaceDetector(Settings(device="cpu"))
+    on_torch._session = TorchSession(onnx2torch.convert(str(vectron_model_dir() / DETECTOR_FILE)), "cpu", 2)
+    for ours, theirs in zip(on_torch.detect_batch(photos), on_ort, strict=True):
+        assert len(ours) == len(theirs) > 0
+        np.testing.assert_allclose([f.box for f in ours], [f.box for f in theirs], atol=0.05)
+        np.testing.assert_allclose([f.landmarks for f in ours], [f.landmarks for f in theirs], atol=0.05)

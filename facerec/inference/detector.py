@@ -84,39 +84,68 @@ class FaceDetector(InferenceModel):
 
     def _detect(self, images: list[np.ndarray], pad: int) -> list[list[DetectedFace]]:
         size = self.settings.det_size
-        inputs, scales = zip(*(_letterbox(_pad(image, pad), size) for image in images), strict=True)
-        outputs = self._session.run_images(np.stack(inputs), 127.5, 1.0 / 128.0)
-        return [
-            self._decode([output[index] for output in outputs], scales[index], pad, image.shape[:2])
-            for index, image in enumerate(images)
+        batch = np.zeros((len(images), size, size, 3), dtype=np.uint8)
+        scales = np.array([_letterbox_into(batch[index], _pad(image, pad)) for index, image in enumerate(images)])
+        threshold = self.settings.det_threshold
+        candidates = self._session.run_images(
+            batch, 127.5, 1.0 / 128.0, select=lambda outputs, xp: _candidates(outputs, threshold, xp)
+        )
+        return _decode(candidates, size, scales, pad, [image.shape[:2] for image in images], threshold)
+
+
+def _candidates(outputs: list, threshold: float, xp) -> list:
+    """The anchors scoring at least the threshold, picked where the model ran (so on a GPU only
+    these leave it, not the 16,800 anchors of every image): per level, image and anchor indices,
+    scores, box and landmark distances. xp is the outputs' array module (numpy or torch)."""
+    count = len(STRIDES)
+    picked = []
+    for level in range(count):
+        image_index, anchor_index = xp.where(outputs[level][..., 0] >= threshold)
+        at = image_index, anchor_index
+        picked += [image_index, anchor_index, outputs[level][at][:, 0], outputs[level + count][at]]
+        picked.append(outputs[level + 2 * count][at])
+    return picked
+
+
+def _decode(
+    candidates: list[np.ndarray],
+    size: int,
+    scales: np.ndarray,
+    pad: int,
+    shapes: list[tuple[int, ...]],
+    threshold: float,
+) -> list[list[DetectedFace]]:
+    """SCRFD's anchor decoding and NMS for a whole batch, then each image's faces, best score first."""
+    from insightface.model_zoo.scrfd import distance2bbox, distance2kps
+
+    images, scores, boxes, landmarks = [], [], [], []
+    for level, stride in enumerate(STRIDES):
+        image_index, anchor_index, level_scores, box_distances, landmark_distances = candidates[
+            5 * level : 5 * (level + 1)
         ]
-
-    def _decode(self, outputs: list[np.ndarray], scale: float, pad: int, shape: tuple[int, ...]) -> list[DetectedFace]:
-        from insightface.model_zoo.scrfd import distance2bbox, distance2kps
-
-        size, threshold = self.settings.det_size, self.settings.det_threshold
-        count = len(STRIDES)
-        scores, boxes, landmarks = [], [], []
-        for level, stride in enumerate(STRIDES):
-            level_scores = outputs[level].reshape(-1)
-            keep = level_scores >= threshold
-            centers = _anchor_centers(size // stride, stride)[keep]
-            scores.append(level_scores[keep])
-            boxes.append(distance2bbox(centers, outputs[level + count][keep] * stride))
-            landmarks.append(distance2kps(centers, outputs[level + 2 * count][keep] * stride).reshape(-1, 5, 2))
-        all_scores = np.concatenate(scores)
-        if all_scores.size == 0:
-            return []
-        all_boxes, all_landmarks = np.concatenate(boxes) / scale - pad, np.concatenate(landmarks) / scale - pad
-        wh = all_boxes[:, 2:] - all_boxes[:, :2]
-        corner_size = np.hstack([all_boxes[:, :2], wh]).tolist()
-        kept = cv2.dnn.NMSBoxes(corner_size, all_scores.tolist(), threshold, NMS_THRESHOLD)
-        order = sorted(np.asarray(kept).reshape(-1), key=lambda i: -all_scores[i])
-        return [_clipped_face(all_boxes[i], float(all_scores[i]), all_landmarks[i], shape) for i in order]
+        centers = _anchor_centers(size, stride)[anchor_index]
+        images.append(image_index)
+        scores.append(level_scores)
+        boxes.append(distance2bbox(centers, box_distances * stride))
+        landmarks.append(distance2kps(centers, landmark_distances * stride).reshape(-1, 5, 2))
+    found: list[list[DetectedFace]] = [[] for _ in shapes]
+    all_images, all_scores = np.concatenate(images), np.concatenate(scores)
+    if all_scores.size == 0:
+        return found
+    image_scale = scales[all_images]
+    all_boxes = np.concatenate(boxes) / image_scale[:, None] - pad
+    all_landmarks = np.concatenate(landmarks) / image_scale[:, None, None] - pad
+    corner_size = np.hstack([all_boxes[:, :2], all_boxes[:, 2:] - all_boxes[:, :2]]).tolist()
+    kept = cv2.dnn.NMSBoxesBatched(corner_size, all_scores.tolist(), all_images.tolist(), threshold, NMS_THRESHOLD)
+    for i in sorted(np.asarray(kept).reshape(-1), key=lambda i: -all_scores[i]):
+        image = int(all_images[i])
+        found[image].append(_clipped_face(all_boxes[i], float(all_scores[i]), all_landmarks[i], shapes[image]))
+    return found
 
 
 @cache
-def _anchor_centers(cells: int, stride: int) -> np.ndarray:
+def _anchor_centers(size: int, stride: int) -> np.ndarray:
+    cells = size // stride
     grid = np.stack(np.mgrid[:cells, :cells][::-1], axis=-1).astype(np.float32).reshape(-1, 2) * stride
     return np.repeat(grid, ANCHORS_PER_CELL, axis=0)
 
@@ -125,14 +154,15 @@ def _pad(image: np.ndarray, pad: int) -> np.ndarray:
     return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0) if pad else image
 
 
-def _letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float]:
-    """Resize keeping the aspect ratio into the top-left of a size x size canvas, as insightface does."""
+def _letterbox_into(canvas: np.ndarray, image: np.ndarray) -> float:
+    """Resize keeping the aspect ratio into the top-left of the zeroed square canvas, as insightface
+    does; returns the scale."""
+    size = canvas.shape[0]
     height, width = image.shape[:2]
     scale = size / max(height, width)
     new_width, new_height = (size, int(height * scale)) if width >= height else (int(width * scale), size)
-    canvas = np.zeros((size, size, 3), dtype=np.uint8)
     canvas[:new_height, :new_width] = cv2.resize(image, (new_width, new_height))
-    return canvas, new_height / height
+    return new_height / height
 
 
 def _clipped_face(box: np.ndarray, score: float, landmarks: np.ndarray, shape: tuple[int, ...]) -> DetectedFace:

@@ -2,7 +2,9 @@
 
 Every session's run_images() takes uint8 BGR images (N x H x W x 3), turns them into the model's
 normalised RGB NCHW input where the model runs (on the GPU for torch CUDA, so only bytes travel),
-and returns the model's outputs as NumPy arrays.
+and returns the model's outputs as NumPy arrays; a model that needs only part of its outputs
+passes select(outputs, xp), run where the outputs are (xp: numpy or torch), so that only that
+part leaves the device.
 A session says which device it really runs on; asking for CUDA where there is none fails,
 and 'auto' falling back to the CPU is logged as a warning, never silent.
 """
@@ -11,12 +13,17 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+# select(outputs, xp) -> the arrays to return, computed with xp (numpy or torch) where the outputs are
+Select = Callable[[list[Any], Any], list[Any]]
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -50,6 +57,9 @@ class OrtSession:
         # Several processes share the cores (gunicorn workers of both services): idle pool threads
         # that spin waiting for work would take CPU from the others.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # As Immich does: no arena kept at the high-water mark of the busiest overlap of requests
+        # (worker RSS grew in steps over a soak); each run's memory goes back when it ends.
+        options.enable_cpu_mem_arena = False
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(model_path), options, providers=providers)
         if device == "cuda" and self.session.get_providers()[0] != CUDA:
@@ -61,10 +71,13 @@ class OrtSession:
     def provider(self) -> str:
         return "cuda" if self.session.get_providers()[0] == CUDA else "cpu"
 
-    def run_images(self, images: np.ndarray, mean: float, scale: float) -> list[np.ndarray]:
+    def run_images(
+        self, images: np.ndarray, mean: float, scale: float, select: Select | None = None
+    ) -> list[np.ndarray]:
         size = images.shape[2], images.shape[1]
         blob = cv2.dnn.blobFromImages(list(images), scale, size, (mean, mean, mean), swapRB=True)
-        return self.session.run(None, {self.input_name: blob})
+        outputs = self.session.run(None, {self.input_name: blob})
+        return select(outputs, np) if select else outputs
 
 
 class TorchSession:
@@ -92,20 +105,26 @@ class TorchSession:
     def provider(self) -> str:
         return self.device.type + ("-fp16" if self.dtype != self._torch.float32 else "")
 
-    def run_images(self, images: np.ndarray, mean: float, scale: float) -> list[np.ndarray]:
+    def run_images(
+        self, images: np.ndarray, mean: float, scale: float, select: Select | None = None
+    ) -> list[np.ndarray]:
         torch = self._torch
         with torch.inference_mode():
-            pixels = torch.from_numpy(np.ascontiguousarray(images)).to(self.device, non_blocking=True)
+            pixels = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
             rgb = pixels.flip(-1).permute(0, 3, 1, 2).to(self.dtype)
             outputs = self.module((rgb - mean) * scale)
-        if not isinstance(outputs, (tuple, list)):
-            outputs = (outputs,)
-        return [output.float().cpu().numpy() for output in outputs]
+            outputs = list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
+            if select:
+                outputs = select(outputs, torch)
+            return [(output.float() if output.is_floating_point() else output).cpu().numpy() for output in outputs]
 
 
-def _torch_cuda_available() -> bool:
-    """Whether onnx2torch can run ONNX models on CUDA; imports torch only where onnx2torch is installed."""
+def _torch_cuda_available(device: str) -> bool:
+    """Whether onnx2torch can run ONNX models on CUDA. torch (hundreds of MB per process) is imported
+    only where onnx2torch is installed and, unless CUDA was asked for, an NVIDIA driver is present."""
     if importlib.util.find_spec("onnx2torch") is None:
+        return False
+    if device == "auto" and not Path("/dev/nvidiactl").exists():
         return False
     import torch
 
@@ -120,7 +139,7 @@ def create_onnx_session(model_path: Path, settings):
     threads = settings.intra_op_threads()
     if settings.device == "cpu" or CUDA in ort.get_available_providers():
         return OrtSession(model_path, settings.device, threads)
-    if _torch_cuda_available():
+    if _torch_cuda_available(settings.device):
         from onnx2torch import convert
 
         log.info("onnxruntime has no CUDA provider: %s runs on torch CUDA through onnx2torch", model_path.name)
