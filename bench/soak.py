@@ -3,12 +3,16 @@
 Starts its own embedded PostgreSQL and both services under gunicorn with their default workers
 (face_detection 2, feature_extraction 1). Client threads loop over recognition of three photos
 (1, ~6 and ~20 faces) and enrolment of 1 to 5 samples whose ids cycle over a fixed set, so the
-table stays bounded while every enrolment rewrites rows. The warm-up sends only the heaviest of
-these requests (the ~20-face photo, 5-sample enrolments), so that every worker reaches the memory
-its busiest moments need (it took up to 4 minutes: bench/RESULTS.md); the mixed load follows.
-Passes when no request failed, no worker was replaced, and the RSS of every gunicorn worker of
-both services (VmRSS in /proc/PID/status) grew by less than 5% between the end of the warm-up
-and the end.
+table stays bounded while every enrolment rewrites rows. The first half of the warm-up sends only
+the heaviest of these requests (the ~20-face photo, 5-sample enrolments), so that every worker
+reaches the memory its busiest moments need; the second half is the mixed load, as after it.
+
+The RSS of every gunicorn worker of both services (VmRSS in /proc/PID/status) is read every 5 s.
+The models' memory is returned after each run (no onnxruntime arena), so RSS follows the requests
+in flight and one reading says little; a worker's level over a stretch of time is its peak in it.
+Passes when no request failed, no worker was replaced, and every worker's peak over the last
+--window minutes grew by less than 5% over its peak in the last --window minutes of the warm-up.
+The least-squares trend of each worker's readings after the warm-up is printed in MiB per hour.
 
     .venv/bin/python bench/soak.py [--minutes 10] [--warmup-minutes 4] [--concurrency 8]
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import math
 import random
 import sys
 import tempfile
@@ -25,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -45,6 +51,7 @@ ENROLMENT_PHOTOS = [vectron_model_dir() / "yaoming.jpg", vectron_model_dir() / "
 ENROL_SHARE = 0.3
 ID_POOL = 200
 MAX_RSS_GROWTH = 0.05
+READING_INTERVAL_S = 5
 
 
 def data_uri(path: Path) -> str:
@@ -64,9 +71,9 @@ class Tally:
 class MixedLoad:
     """Client threads that recognise or enrol until the deadline, tallying each kind of request."""
 
-    def __init__(self, url: str, warmup_until: float):
+    def __init__(self, url: str, heaviest_until: float):
         self.url = url
-        self.warmup_until = warmup_until
+        self.heaviest_until = heaviest_until
         self.recognition = [{"image": data_uri(path)} for path in RECOGNITION_PHOTOS]
         self.enrolment = [data_uri(path) for path in ENROLMENT_PHOTOS]
         self.tallies = {"recognise": Tally(), "enrol": Tally()}
@@ -75,7 +82,7 @@ class MixedLoad:
     def run(self, seed: int, deadline: float) -> None:
         chooser = random.Random(seed)
         while time.monotonic() < deadline:
-            heaviest = time.monotonic() < self.warmup_until
+            heaviest = time.monotonic() < self.heaviest_until
             if chooser.random() < ENROL_SHARE:
                 self.call("enrol", "/update-samples", self.enrolment_body(chooser, heaviest))
             else:
@@ -139,24 +146,40 @@ def run_load(load: MixedLoad, concurrency: int, deadline: float) -> None:
         thread.join()
 
 
-def soak(services: dict[str, Service], args: argparse.Namespace) -> tuple[dict, list[dict], float]:
-    """Run the load; return its tallies, the workers' RSS after the warm-up, each minute and at the end."""
+@dataclass
+class Readings:
+    """RSS readings (KiB) of every worker, with the seconds since the start of the soak."""
+
+    times: list[float] = field(default_factory=list)
+    rss: list[dict[tuple[str, int], int]] = field(default_factory=list)
+
+    def peak(self, worker: tuple[str, int], since: float, until: float) -> int:
+        return max(r.get(worker, 0) for t, r in zip(self.times, self.rss, strict=True) if since <= t <= until)
+
+    def trend_mib_per_hour(self, worker: tuple[str, int], since: float) -> float:
+        points = [(t, r[worker]) for t, r in zip(self.times, self.rss, strict=True) if t >= since and worker in r]
+        times, sizes = np.array(points, dtype=float).T
+        return float(np.polyfit(times / 3600, sizes / 1024, 1)[0])
+
+
+def soak(services: dict[str, Service], args: argparse.Namespace) -> tuple[dict, Readings, float]:
+    """Run the load, reading every worker's RSS every few seconds; return the tallies and readings."""
     started = time.monotonic()
-    load = MixedLoad(services["face_detection"].url, warmup_until=started + args.warmup_minutes * 60)
+    load = MixedLoad(services["face_detection"].url, heaviest_until=started + args.warmup_minutes * 60 / 2)
     deadline = started + (args.warmup_minutes + args.minutes) * 60
     runner = threading.Thread(target=run_load, args=(load, args.concurrency, deadline))
     runner.start()
-    time.sleep(args.warmup_minutes * 60)
-    samples = [worker_rss_kib(services)]
+    readings = Readings()
     while runner.is_alive():
-        runner.join(timeout=60)
-        samples.append(worker_rss_kib(services))
-    return load.tallies, samples, time.monotonic() - started
+        readings.times.append(time.monotonic() - started)
+        readings.rss.append(worker_rss_kib(services))
+        runner.join(timeout=READING_INTERVAL_S)
+    return load.tallies, readings, time.monotonic() - started
 
 
-def print_report(tallies: dict, samples: list[dict], seconds: float) -> list[str]:
+def print_report(tallies: dict, readings: Readings, args: argparse.Namespace) -> list[str]:
     """Print both tables; return what failed."""
-    after_warmup, at_end = samples[0], samples[-1]
+    seconds, warm, window = readings.times[-1], args.warmup_minutes * 60, args.window * 60
     problems = []
     print(f"\n{'request':<10} {'count':>7} {'errors':>7} {'per s':>7} {'p50 ms':>8} {'p95 ms':>8}")
     for kind, tally in tallies.items():
@@ -166,15 +189,27 @@ def print_report(tallies: dict, samples: list[dict], seconds: float) -> list[str
             f"{tally.percentile(0.5):>8.0f} {tally.percentile(0.95):>8.0f}"
         )
         problems += [f"{kind}: {error}" for error in tally.errors[:5]]
-    print(f"\n{'worker':<28} {'RSS after warm-up MiB':>22} {'RSS at end MiB':>15} {'growth':>8}  MiB each minute")
-    for (name, pid), before in after_warmup.items():
-        after = at_end.get((name, pid))
-        if after is None:
+    print(
+        f"\n{'worker':<28} {'peak, end of warm-up':>21} {'peak, end':>10} {'growth':>8} {'trend MiB/h':>12}"
+        "  peak MiB of each minute"
+    )
+    after_warm_up = next(rss for t, rss in zip(readings.times, readings.rss, strict=True) if t >= warm)
+    for worker in after_warm_up:
+        name, pid = worker
+        if worker not in readings.rss[-1]:
             problems.append(f"{name} worker {pid} was replaced during the soak")
             continue
+        before = readings.peak(worker, warm - window, warm)
+        after = readings.peak(worker, seconds - window, seconds)
         growth = after / before - 1
-        series = " ".join(f"{sample.get((name, pid), 0) / 1024:.0f}" for sample in samples)
-        print(f"{name + ' ' + str(pid):<28} {before / 1024:>22.1f} {after / 1024:>15.1f} {growth:>+8.1%}  {series}")
+        minutes = " ".join(
+            f"{readings.peak(worker, m * 60, (m + 1) * 60) / 1024:.0f}" for m in range(math.ceil(seconds / 60))
+        )
+        trend = readings.trend_mib_per_hour(worker, warm)
+        print(
+            f"{name + ' ' + str(pid):<28} {before / 1024:>21.1f} {after / 1024:>10.1f} {growth:>+8.1%} "
+            f"{trend:>+12.1f}  {minutes}"
+        )
         if growth >= MAX_RSS_GROWTH:
             problems.append(f"{name} worker {pid} grew by {growth:.1%}")
     return problems
@@ -183,20 +218,21 @@ def print_report(tallies: dict, samples: list[dict], seconds: float) -> list[str
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="mixed load after the warm-up")
-    parser.add_argument("--warmup-minutes", type=float, default=4.0, help="heaviest load, before the first RSS reading")
+    parser.add_argument("--warmup-minutes", type=float, default=4.0, help="heaviest, then mixed load, before")
+    parser.add_argument("--window", type=float, default=2.0, help="minutes whose peak RSS is compared")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     work.chmod(0o755)  # the embedded server runs as user 'pgserver' when we are root
     services, pgdata = start_stack(work)
     try:
-        tallies, samples, seconds = soak(services, args)
+        tallies, readings, seconds = soak(services, args)
     finally:
         for service in services.values():
             service.stop()
         embedded.stop(pgdata)
     print(f"soak: {seconds / 60:.1f} min at concurrency {args.concurrency}, warm-up {args.warmup_minutes:g} min")
-    problems = print_report(tallies, samples, seconds)
+    problems = print_report(tallies, readings, args)
     print("\nPASS" if not problems else "\nFAIL\n" + "\n".join(problems))
     return 0 if not problems else 1
 
