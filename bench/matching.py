@@ -30,7 +30,6 @@ import json
 import math
 import os
 import platform
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -199,7 +198,9 @@ def drop_database(admin_url: str, name: str) -> None:
 
 def load_ours(url: str, gallery: Gallery, exact: ExactSearch, result: SizeResult, args: argparse.Namespace) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        index_definition = with_index_options(schema.drop_vector_index(conn), args)
+        index_definition, _ = schema.with_options(
+            schema.drop_vector_index(conn), {"m": args.m, "ef_construction": args.ef_construction}
+        )
     database = Database(Settings(database_url=url, db_pool_size=1))
     started = time.perf_counter()
     SampleStore(database).bulk_load(gallery_rows(gallery, exact), MODEL)
@@ -214,15 +215,6 @@ def gallery_rows(gallery: Gallery, exact: ExactSearch) -> Iterator[tuple[Sample,
         exact.update(identity, vectors)
         for row, (who, vector) in enumerate(zip(identity, vectors, strict=True)):
             yield Sample(sample_id(who), f"person {who}", "", "", str(row % gallery.photos)), vector
-
-
-def with_index_options(definition: str, args: argparse.Namespace) -> str:
-    """The schema's HNSW index as it is, or with other m, ef_construction."""
-    current = dict(re.findall(r"(\w+)='?(\d+)'?", definition.partition(" WITH ")[2]))
-    given = {"m": args.m, "ef_construction": args.ef_construction}
-    options = {**current, **{name: str(value) for name, value in given.items() if value}}
-    listed = ", ".join(f"{name} = {value}" for name, value in options.items())
-    return f"{definition.partition(' WITH ')[0]} WITH ({listed})" if options else definition
 
 
 def build_index(url: str, definition: str, result: SizeResult) -> None:

@@ -90,6 +90,29 @@ def test_reset_drops_data(fresh_db_url):
     assert count_samples(fresh_db_url) == 0
 
 
+def vector_index_definition(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT pg_get_indexdef(%s::regclass)", (schema.VECTOR_INDEX,)).fetchone()[0]
+
+
+def test_hnsw_index_rebuilt_with_other_options_keeps_data(fresh_db_url):
+    assert run_init_db("--url", fresh_db_url).returncode == 0
+    assert "m='16', ef_construction='128'" in vector_index_definition(fresh_db_url)
+    insert_sample(fresh_db_url, "kept")
+    result = run_init_db("--url", fresh_db_url, "--hnsw-m", "24", "--hnsw-ef-construction", "200")
+    assert result.returncode == 0, result.stderr
+    assert "rebuilt the HNSW index with m = 24, ef_construction = 200" in result.stdout
+    assert "m='24', ef_construction='200'" in vector_index_definition(fresh_db_url)
+    assert count_samples(fresh_db_url) == 1
+    again = run_init_db("--url", fresh_db_url, "--hnsw-m", "24")
+    assert again.returncode == 0 and "rebuilt" not in again.stdout
+
+
+def test_hnsw_option_must_be_positive(fresh_db_url):
+    result = run_init_db("--url", fresh_db_url, "--hnsw-m", "0")
+    assert result.returncode == 2 and "positive integer" in result.stderr
+
+
 def test_readme_flags(fresh_db_url):
     database = urlparse(fresh_db_url).path.lstrip("/")
     result = run_init_db("-H", socket_dir(fresh_db_url), "-P", "5432", "-d", database, "-u", "postgres", "-p", "x")

@@ -15,6 +15,8 @@ Trade-offs (numbers in bench/RESULTS.md, matching benchmark):
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 
 EMBEDDING_DIM = 512
@@ -123,6 +125,35 @@ def drop_vector_index(conn: psycopg.Connection) -> str:
 
     Building the graph once after COPY is many times faster than inserting into it row by row.
     """
-    definition = conn.execute("SELECT pg_get_indexdef(%s::regclass)", (VECTOR_INDEX,)).fetchone()[0]
+    definition = _vector_index_definition(conn)
     conn.execute(f"DROP INDEX {VECTOR_INDEX}")
     return definition
+
+
+def _vector_index_definition(conn: psycopg.Connection) -> str:
+    return conn.execute("SELECT pg_get_indexdef(%s::regclass)", (VECTOR_INDEX,)).fetchone()[0]
+
+
+def with_options(definition: str, options: dict[str, int | None]) -> tuple[str, dict[str, int]]:
+    """An index definition with its WITH (...) options replaced by the given ones (None: kept)."""
+    head, _, tail = definition.partition(" WITH ")
+    current = {name: int(value) for name, value in re.findall(r"(\w+)\s*=\s*'?(\d+)'?", tail)}
+    merged = {**current, **{name: value for name, value in options.items() if value is not None}}
+    listed = ", ".join(f"{name} = {value}" for name, value in merged.items())
+    return (f"{head} WITH ({listed})" if merged else head), merged
+
+
+def rebuild_vector_index(conn: psycopg.Connection, m: int | None, ef_construction: int | None) -> dict[str, int] | None:
+    """Build the HNSW index again with other options, if they differ; returns the new options or None.
+
+    Writes to the table wait until the build ends (minutes to an hour at a million faces): for
+    a gallery that has grown to where recall at the default graph falls short (bench/RESULTS.md).
+    """
+    definition = _vector_index_definition(conn)
+    wanted, options = with_options(definition, {"m": m, "ef_construction": ef_construction})
+    if options == with_options(definition, {})[1]:
+        return None
+    with conn.transaction():
+        conn.execute(f"DROP INDEX {VECTOR_INDEX}")
+        conn.execute(wanted)
+    return options
