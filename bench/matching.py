@@ -188,6 +188,17 @@ def fresh_database(admin_url: str, name: str) -> str:
     return url
 
 
+def kept_database(admin_url: str, name: str, size: int) -> str | None:
+    """The URL of a gallery database that an earlier --keep run left, if it holds size vectors."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return None
+    url = admin_url.replace("/postgres?", f"/{name}?")
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(f"SELECT count(*) FROM {schema.TABLE}").fetchone()[0]
+    return url if rows == size else None
+
+
 def drop_database(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -327,16 +338,24 @@ def run_size(admin_url: str, args: argparse.Namespace, size: int, baseline: dict
     exact = ExactSearch(queries)
     result = SizeResult(size)
     name = f"bench_matching_{size}"
-    url = fresh_database(admin_url, name)
+    url = kept_database(admin_url, name, size) if args.reuse else None
+    reused = url is not None
     try:
-        load_ours(url, gallery, exact, result, args)
+        if reused:
+            log(f"{size}: reusing the kept database {name}: queries only, the original's way not run")
+            for identity, vectors in gallery.chunks():
+                exact.update(identity, vectors)
+        else:
+            url = fresh_database(admin_url, name)
+            load_ours(url, gallery, exact, result, args)
         truth = exact.ids()
         result.exact_is_true_identity = float(np.mean(exact.identity == query_ids))
         result.index_used = index_used(url, queries[0])
         log(f"{size}: index built in {result.build_s} s, {result.index_mb} MB; timing queries")
         result.load_average = round(os.getloadavg()[0], 1)
         result.timings = [time_ours(url, ef, queries, truth, warm_up) for ef in args.ef]
-        result.timings.insert(0, baseline_timing(url, gallery, queries, truth, args, baseline, result))
+        if not reused:
+            result.timings.insert(0, baseline_timing(url, gallery, queries, truth, args, baseline, result))
     finally:
         if not args.keep:
             drop_database(admin_url, name)
@@ -390,13 +409,13 @@ def print_report(results: list[SizeResult], about: dict) -> None:
     )
     print(f"{'gallery':>9}  {'method':<44} {'p50 ms':>10} {'p95 ms':>10} {'recall@1':>8} {'speed-up (p50)':>15}")
     for result in results:
-        baseline = result.timings[0]
+        baseline = result.timings[0] if result.timings[0].method.startswith("original") else None
         for timing in result.timings:
-            ratio = baseline.p50_ms / timing.p50_ms if timing is not baseline else 1.0
-            mark = " (extrapolated)" if baseline.extrapolated and timing is not baseline else ""
+            ratio = f"{baseline.p50_ms / timing.p50_ms:>14,.0f}x" if baseline else f"{'-':>15}"
+            mark = " (extrapolated)" if baseline and baseline.extrapolated and timing is not baseline else ""
             print(
                 f"{result.size:>9,}  {timing.method:<44} {timing.p50_ms:>10.2f} {timing.p95_ms:>10.2f} "
-                f"{timing.recall_at_1:>8.3f} {ratio:>14,.0f}x{mark}"
+                f"{timing.recall_at_1:>8.3f} {ratio}{mark}"
             )
     print(
         f"\n{'gallery':>9}  {'COPY s':>8} {'index build s':>14} {'table MB':>9} {'index MB':>9} "
@@ -428,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-queries", type=int, default=5, help="timed queries of the original's way")
     parser.add_argument("--baseline-budget-s", type=float, default=600.0, help="else extrapolate the original")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "out")
-    parser.add_argument("--keep", action="store_true", help="keep the galleries' databases")
+    parser.add_argument("--keep", action="store_true", help="keep the galleries' databases (and the server running)")
+    parser.add_argument("--reuse", action="store_true", help="time queries on galleries an earlier --keep left")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     args.out.chmod(0o755)  # the embedded server may run as another user
@@ -443,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
     path = args.out / f"matching-{datetime.now():%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps(report, indent=2, default=str))
     log(f"results in {path}")
+    if not args.keep:
+        embedded.stop(args.out / "pgdata")
     return 0
 
 
