@@ -7,12 +7,13 @@ table stays bounded while every enrolment rewrites rows. The first half of the w
 the heaviest of these requests (the ~20-face photo, 5-sample enrolments), so that every worker
 reaches the memory its busiest moments need; the second half is the mixed load, as after it.
 
-The RSS of every gunicorn worker of both services (VmRSS in /proc/PID/status) is read every 5 s.
-The models' memory is returned after each run (no onnxruntime arena), so RSS follows the requests
-in flight and one reading says little; a worker's level over a stretch of time is its peak in it.
-Passes when no request failed, no worker was replaced, and every worker's peak over the last
---window minutes grew by less than 5% over its peak in the last --window minutes of the warm-up.
-The least-squares trend of each worker's readings after the warm-up is printed in MiB per hour.
+The RSS of every gunicorn worker of both services (VmRSS in /proc/PID/status) is read every 5 s
+under load, and at rest (10 s after the last request of a phase) at the end of the warm-up and at
+the end. The models' memory goes back after each run (no onnxruntime arena), so under load RSS
+follows the requests in flight, by ±15% from minute to minute; what a worker keeps is its RSS at
+rest. Passes when no request failed, no worker was replaced, and every worker's RSS at rest grew
+by less than 5%. Also printed: the peaks under load in the first and last --window minutes, the
+least-squares trend of the readings under load in MiB per hour, the peak of each minute.
 
     .venv/bin/python bench/soak.py [--minutes 10] [--warmup-minutes 4] [--concurrency 8]
 """
@@ -52,6 +53,7 @@ ENROL_SHARE = 0.3
 ID_POOL = 200
 MAX_RSS_GROWTH = 0.05
 READING_INTERVAL_S = 5
+REST_S = 10  # after the last request of a phase, before the at-rest reading
 
 
 def data_uri(path: Path) -> str:
@@ -162,24 +164,28 @@ class Readings:
         return float(np.polyfit(times / 3600, sizes / 1024, 1)[0])
 
 
-def soak(services: dict[str, Service], args: argparse.Namespace) -> tuple[dict, Readings, float]:
-    """Run the load, reading every worker's RSS every few seconds; return the tallies and readings."""
+def soak(services: dict[str, Service], args: argparse.Namespace) -> tuple[dict, Readings, list[dict], float]:
+    """Warm up, rest, run the mixed load, rest: RSS read every few seconds under load and once at
+    each rest (no request in flight). Returns the tallies, the readings, the two at-rest readings."""
     started = time.monotonic()
     load = MixedLoad(services["face_detection"].url, heaviest_until=started + args.warmup_minutes * 60 / 2)
-    deadline = started + (args.warmup_minutes + args.minutes) * 60
-    runner = threading.Thread(target=run_load, args=(load, args.concurrency, deadline))
-    runner.start()
-    readings = Readings()
-    while runner.is_alive():
-        readings.times.append(time.monotonic() - started)
-        readings.rss.append(worker_rss_kib(services))
-        runner.join(timeout=READING_INTERVAL_S)
-    return load.tallies, readings, time.monotonic() - started
+    readings, at_rest = Readings(), []
+    for minutes in (args.warmup_minutes, args.minutes):
+        runner = threading.Thread(target=run_load, args=(load, args.concurrency, time.monotonic() + minutes * 60))
+        runner.start()
+        while runner.is_alive():
+            readings.times.append(time.monotonic() - started)
+            readings.rss.append(worker_rss_kib(services))
+            runner.join(timeout=READING_INTERVAL_S)
+        time.sleep(REST_S)
+        at_rest.append(worker_rss_kib(services))
+    return load.tallies, readings, at_rest, time.monotonic() - started
 
 
-def print_report(tallies: dict, readings: Readings, args: argparse.Namespace) -> list[str]:
+def print_report(tallies: dict, readings: Readings, at_rest: list[dict], args: argparse.Namespace) -> list[str]:
     """Print both tables; return what failed."""
-    seconds, warm, window = readings.times[-1], args.warmup_minutes * 60, args.window * 60
+    seconds, window = readings.times[-1], args.window * 60
+    warm = args.warmup_minutes * 60
     problems = []
     print(f"\n{'request':<10} {'count':>7} {'errors':>7} {'per s':>7} {'p50 ms':>8} {'p95 ms':>8}")
     for kind, tally in tallies.items():
@@ -190,28 +196,27 @@ def print_report(tallies: dict, readings: Readings, args: argparse.Namespace) ->
         )
         problems += [f"{kind}: {error}" for error in tally.errors[:5]]
     print(
-        f"\n{'worker':<28} {'peak, end of warm-up':>21} {'peak, end':>10} {'growth':>8} {'trend MiB/h':>12}"
-        "  peak MiB of each minute"
+        f"\n{'worker':<26} {'at rest: after warm-up':>22} {'at end':>7} {'growth':>7} | under load: "
+        f"{'first peak':>10} {'last peak':>9} {'trend MiB/h':>11} | peak MiB of each minute"
     )
-    after_warm_up = next(rss for t, rss in zip(readings.times, readings.rss, strict=True) if t >= warm)
-    for worker in after_warm_up:
+    for worker, before in at_rest[0].items():
         name, pid = worker
-        if worker not in readings.rss[-1]:
+        after = at_rest[1].get(worker)
+        if after is None:
             problems.append(f"{name} worker {pid} was replaced during the soak")
             continue
-        before = readings.peak(worker, warm - window, warm)
-        after = readings.peak(worker, seconds - window, seconds)
         growth = after / before - 1
+        first, last = readings.peak(worker, warm, warm + window), readings.peak(worker, seconds - window, seconds)
         minutes = " ".join(
             f"{readings.peak(worker, m * 60, (m + 1) * 60) / 1024:.0f}" for m in range(math.ceil(seconds / 60))
         )
-        trend = readings.trend_mib_per_hour(worker, warm)
         print(
-            f"{name + ' ' + str(pid):<28} {before / 1024:>21.1f} {after / 1024:>10.1f} {growth:>+8.1%} "
-            f"{trend:>+12.1f}  {minutes}"
+            f"{name + ' ' + str(pid):<26} {before / 1024:>22.1f} {after / 1024:>7.1f} {growth:>+7.1%} | "
+            f"{'':>12}{first / 1024:>10.1f} {last / 1024:>9.1f} {readings.trend_mib_per_hour(worker, warm):>+11.1f} | "
+            f"{minutes}"
         )
         if growth >= MAX_RSS_GROWTH:
-            problems.append(f"{name} worker {pid} grew by {growth:.1%}")
+            problems.append(f"{name} worker {pid} grew by {growth:.1%} at rest")
     return problems
 
 
@@ -226,13 +231,13 @@ def main() -> int:
     work.chmod(0o755)  # the embedded server runs as user 'pgserver' when we are root
     services, pgdata = start_stack(work)
     try:
-        tallies, readings, seconds = soak(services, args)
+        tallies, readings, at_rest, seconds = soak(services, args)
     finally:
         for service in services.values():
             service.stop()
         embedded.stop(pgdata)
     print(f"soak: {seconds / 60:.1f} min at concurrency {args.concurrency}, warm-up {args.warmup_minutes:g} min")
-    problems = print_report(tallies, readings, args)
+    problems = print_report(tallies, readings, at_rest, args)
     print("\nPASS" if not problems else "\nFAIL\n" + "\n".join(problems))
     return 0 if not problems else 1
 
