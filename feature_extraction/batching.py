@@ -1,9 +1,11 @@
 """Coalesce crops from concurrent requests into micro-batches for one model call.
 
 Request threads submit their crops and wait; one runner thread takes whatever is queued (up to
-max_batch crops), optionally waits max_wait_ms for more, runs the model once and hands each
-request its rows. While the model runs, new requests queue up and form the next batch, so
-batches grow with load without adding latency when the service is idle.
+max_batch crops), optionally waits max_wait_ms for more, runs the model and hands each request
+its rows. While the model runs, new requests queue up and form the next batch, so batches grow
+with load without adding latency when the service is idle. No model call holds more than
+max_batch crops (the rest go in further calls), so the model's memory is bounded by one call of
+max_batch, which the service takes at start.
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ class MicroBatcher:
         while True:
             jobs = self._collect()
             try:
-                vectors = self._embed(np.concatenate([crops for crops, _ in jobs]))
+                batch = np.concatenate([crops for crops, _ in jobs])
+                vectors = np.concatenate(
+                    [self._embed(batch[i : i + self.max_batch]) for i in range(0, len(batch), self.max_batch)]
+                )
             except Exception as error:
                 for _, done in jobs:
                     done.set_exception(error)

@@ -57,12 +57,20 @@ def test_concurrent_requests_are_coalesced_and_answered_in_order(model, crops):
     assert max(model.batch_sizes) > 2
 
 
-def test_batches_never_exceed_max_batch_by_more_than_one_request(model, crops):
+def test_model_calls_never_exceed_max_batch(model, crops):
     batcher = MicroBatcher(model.embed, max_batch=4, max_wait_ms=30)
     model.batch_sizes.clear()
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: batcher.embed(crops[i : i + 1]), range(8)))
-    assert sum(model.batch_sizes) == 8 and max(model.batch_sizes) <= 4
+        list(pool.map(lambda i: batcher.embed(crops[i : i + 3]), range(8)))
+    assert sum(model.batch_sizes) == 24 and max(model.batch_sizes) <= 4
+
+
+def test_a_request_larger_than_max_batch_is_split_and_answered_in_order(model, crops):
+    batcher = MicroBatcher(model.embed, max_batch=4, max_wait_ms=0)
+    model.batch_sizes.clear()
+    vectors = batcher.embed(crops[:10])
+    assert model.batch_sizes == [4, 4, 2]
+    np.testing.assert_allclose(vectors, model.recognizer.embed(crops[:10]), atol=1e-5)
 
 
 def test_a_failing_batch_fails_its_callers_and_the_batcher_goes_on(model, crops):

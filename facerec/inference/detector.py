@@ -58,7 +58,8 @@ class FaceDetector(InferenceModel):
 
     def _load(self):
         path, self.weights_sha256 = resolve_buffalo_s(DETECTOR_FILE, self.settings.detector_weights)
-        return create_onnx_session(path, self.settings)
+        # Requests detect concurrently (gunicorn's threads): no arena to keep their busiest overlap.
+        return create_onnx_session(path, self.settings, arena=False)
 
     def _warm_up_input(self) -> np.ndarray:
         return np.zeros((self.settings.det_size, self.settings.det_size, 3), dtype=np.uint8)

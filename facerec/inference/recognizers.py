@@ -40,7 +40,10 @@ class Recognizer(InferenceModel):
         return self.predict(crops)
 
     def _warm_up_input(self) -> np.ndarray:
-        return np.zeros((1, self.spec.crop_size, self.spec.crop_size, 3), dtype=np.uint8)
+        # The largest batch feature_extraction runs: the model's memory is taken before traffic, not
+        # in steps as record batches arrive.
+        size = self.spec.crop_size
+        return np.zeros((self.settings.batch_max, size, size, 3), dtype=np.uint8)
 
     def _predict(self, crops: np.ndarray) -> np.ndarray:
         vectors = self._session.run_images(crops, 127.5, 1.0 / self._scale)[0].astype(np.float32)
@@ -58,7 +61,8 @@ class ArcFaceMBF(Recognizer):
 
     def _load(self):
         path, self.weights_sha256 = resolve_buffalo_s("w600k_mbf.onnx", self.settings.arcface_weights)
-        return create_onnx_session(path, self.settings)
+        # feature_extraction runs it one micro-batch at a time: the arena stays at one batch's size.
+        return create_onnx_session(path, self.settings, arena=True)
 
 
 FACENET_FILE = "20180402-114759-vggface2.pt"

@@ -35,9 +35,15 @@ def _check_device(device: str) -> None:
 
 
 class OrtSession:
-    """An onnxruntime InferenceSession on the requested device."""
+    """An onnxruntime InferenceSession on the requested device.
 
-    def __init__(self, model_path: Path, device: str, threads: int):
+    arena: onnxruntime's CPU memory arena keeps what runs took, to reuse it. It is right for a model
+    run one call at a time (the arena stays at one call's size) and wrong for one that requests
+    run concurrently: it keeps the peak of their busiest overlap, which rose in steps over a soak
+    (bench/RESULTS.md). Without it (as in Immich), each run's memory goes back when it ends.
+    """
+
+    def __init__(self, model_path: Path, device: str, threads: int, arena: bool = True):
         import onnxruntime as ort
 
         _check_device(device)
@@ -57,9 +63,7 @@ class OrtSession:
         # Several processes share the cores (gunicorn workers of both services): idle pool threads
         # that spin waiting for work would take CPU from the others.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # As Immich does: no arena kept at the high-water mark of the busiest overlap of requests
-        # (worker RSS grew in steps over a soak); each run's memory goes back when it ends.
-        options.enable_cpu_mem_arena = False
+        options.enable_cpu_mem_arena = arena
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(model_path), options, providers=providers)
         if device == "cuda" and self.session.get_providers()[0] != CUDA:
@@ -131,14 +135,15 @@ def _torch_cuda_available(device: str) -> bool:
     return torch.cuda.is_available()
 
 
-def create_onnx_session(model_path: Path, settings):
-    """onnxruntime's CUDA provider, else onnx2torch on torch CUDA, else onnxruntime on the CPU."""
+def create_onnx_session(model_path: Path, settings, arena: bool = True):
+    """onnxruntime's CUDA provider, else onnx2torch on torch CUDA, else onnxruntime on the CPU
+    (arena: see OrtSession)."""
     import onnxruntime as ort
 
     _check_device(settings.device)
     threads = settings.intra_op_threads()
     if settings.device == "cpu" or CUDA in ort.get_available_providers():
-        return OrtSession(model_path, settings.device, threads)
+        return OrtSession(model_path, settings.device, threads, arena)
     if _torch_cuda_available(settings.device):
         from onnx2torch import convert
 
@@ -149,4 +154,4 @@ def create_onnx_session(model_path: Path, settings):
             f"FACEREC_DEVICE=cuda but neither onnxruntime ({ort.get_available_providers()}) nor torch with "
             "onnx2torch can use CUDA here: install requirements_gpu.txt on a machine with an NVIDIA GPU"
         )
-    return OrtSession(model_path, settings.device, threads)
+    return OrtSession(model_path, settings.device, threads, arena)
