@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/plot_matching.py bench/results/matching/*.json --out bench/results/matching/latency.png
 
-One line per method and index (the original's way; HNSW at each ef_search), log-log, with recall@1
-written beside each HNSW point. Needs matplotlib (bench/requirements.txt).
+Left: one line per method and index (the original's way; HNSW at each ef_search), log-log, with
+recall@1 written beside each HNSW point. Right: at the largest gallery, recall@1 against p50 for
+each index, one point per ef_search. Needs matplotlib (bench/requirements.txt).
 """
 
 from __future__ import annotations
@@ -43,21 +44,46 @@ def plot(lines: dict[str, list[tuple[int, float, float, bool]]], out: Path) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(9, 6))
-    for label, points in sorted(lines.items()):
-        sizes, p50 = [p[0] for p in points], [p[1] for p in points]
-        style = "s--" if label.startswith("original") else "o-"
-        axes.plot(sizes, p50, style, label=label)
-        for size, ms, recall, extrapolated in points:
-            note = "extrapolated" if extrapolated else ("" if label.startswith("original") else f"{recall:.3f}")
-            axes.annotate(note, (size, ms), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    figure, (by_size, tuning) = plt.subplots(1, 2, figsize=(15, 6))
+    for label, points in sorted(lines.items(), key=lambda item: _natural(item[0])):
+        if len(points) > 1:
+            _size_line(by_size, label, points)
+    largest = max(point[0] for points in lines.values() for point in points)
+    curves: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    for label, points in lines.items():
+        index, found, ef = label.rpartition(", ef_search=")
+        if found:
+            curves[index] += [(ms, recall, ef) for size, ms, recall, _ in points if size == largest]
+    for index, points in sorted(curves.items()):
+        points.sort()
+        tuning.plot([p[0] for p in points], [p[1] for p in points], "o-", label=index)
+        for ms, recall, ef in points:
+            tuning.annotate(f"ef {ef}", (ms, recall), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    tuning.axvline(10, color="grey", linewidth=0.8, linestyle=":")
+    tuning.axhline(0.99, color="grey", linewidth=0.8, linestyle=":")
+    tuning.set(xlabel="p50 query time (ms)", ylabel="recall@1", title=f"{largest:,} vectors: recall against time")
+    tuning.legend(fontsize=7)
+    tuning.grid(True, linewidth=0.3)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=110, bbox_inches="tight")
+
+
+def _size_line(axes, label: str, points: list[tuple[int, float, float, bool]]) -> None:
+    sizes, p50 = [p[0] for p in points], [p[1] for p in points]
+    original = label.startswith("original")
+    axes.plot(sizes, p50, "s--" if original else "o-", label=label)
+    for size, ms, recall, extrapolated in points:
+        note = "extrapolated" if extrapolated else ("" if original else f"{recall:.3f}")
+        axes.annotate(note, (size, ms), textcoords="offset points", xytext=(4, 4), fontsize=7)
     axes.axhline(10, color="grey", linewidth=0.8, linestyle=":")
     axes.set(xscale="log", yscale="log", xlabel="gallery size (vectors)", ylabel="p50 query time (ms)")
     axes.set_title("One-face match: p50 against gallery size (labels: recall@1 against exact search)")
     axes.legend(fontsize=7)
     axes.grid(True, which="both", linewidth=0.3)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=120, bbox_inches="tight")
+
+
+def _natural(text: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def main() -> None:
