@@ -64,6 +64,10 @@ class OrtSession:
         # that spin waiting for work would take CPU from the others.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.enable_cpu_mem_arena = arena
+        # onnxruntime plans one block per input shape, made on the first run of that shape; with
+        # the arena, first runs of new batch sizes grew it in steps. Without the plans every run
+        # allocates alike, within what the warm-up at the largest batch took.
+        options.enable_mem_pattern = not arena
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(model_path), options, providers=providers)
         if device == "cuda" and self.session.get_providers()[0] != CUDA:
