@@ -150,8 +150,9 @@ def rebuild_vector_index(conn: psycopg.Connection, m: int | None, ef_constructio
     a gallery that has grown to where recall at the default graph falls short (bench/RESULTS.md).
     """
     definition = _vector_index_definition(conn)
+    _, current = with_options(definition, {})
     wanted, options = with_options(definition, {"m": m, "ef_construction": ef_construction})
-    if options == with_options(definition, {})[1]:
+    if options == current:
         return None
     with conn.transaction():
         conn.execute(f"DROP INDEX {VECTOR_INDEX}")
