@@ -69,14 +69,14 @@ def recogniser_numbers(detector: FaceDetector, args: argparse.Namespace) -> dict
 
 def detector_numbers(detector: FaceDetector, seconds: float) -> dict:
     image = cv2.imread(str(vectron_model_dir() / "yaoming.jpg"))
-    sizes = sorted({1, max(1, detector.settings.det_batch // 4), detector.settings.det_batch})
+    sizes = sorted({1, max(1, detector.batch_size // 4), detector.batch_size})
     return {b: rate(lambda b=b: detector.detect_batch([image] * b), b, seconds) for b in sizes}
 
 
 def detector_stages(detector: FaceDetector, seconds: float) -> dict:
     """Milliseconds per image of each step of one batched detector call, on one thread: where the time goes."""
     image = cv2.imread(str(vectron_model_dir() / "yaoming.jpg"))
-    size, count, threshold = detector.settings.det_size, detector.settings.det_batch, detector.settings.det_threshold
+    size, count, threshold = detector.settings.det_size, detector.batch_size, detector.settings.det_threshold
     batch = np.zeros((count, size, size, 3), dtype=np.uint8)
     scales = np.ones(count)
     session = detector._session
@@ -104,7 +104,7 @@ def pipeline_numbers(
     """One-face photos through detection, alignment and embedding, chunk by chunk on `threads` threads;
     timing starts when every thread has run once (and every process, when start is given)."""
     photo = cv2.imread(str(vectron_model_dir() / "yaoming.jpg"))
-    chunk = [photo] * detector.settings.det_batch
+    chunk = [photo] * detector.batch_size
 
     def one_chunk(_: int) -> int:
         found = detector.detect_batch(chunk)

@@ -39,7 +39,9 @@ class Settings:
     batch_max: int = _setting("FACEREC_BATCH_MAX", 64, "crops per model call, across concurrent requests")
     batch_wait_ms: float = _setting("FACEREC_BATCH_WAIT_MS", 0.0, "wait for more crops before a model call")
     det_size: int = _setting("FACEREC_DET_SIZE", 640, "detector input size (square)")
-    det_batch: int = _setting("FACEREC_DET_BATCH", 8, "images per detector call when detecting many")
+    det_batch: int = _setting(
+        "FACEREC_DET_BATCH", 0, "images per detector call when detecting many; 0 = 8 on a GPU, 1 on the CPU"
+    )
     det_threshold: float = _setting("FACEREC_DET_THRESHOLD", 0.5, "minimum detection score")
 
     # Enrolment quality gate (recognition is not gated); see bench/RESULTS.md for the measurements

@@ -8,6 +8,7 @@ pipeline many.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cache
 
@@ -17,6 +18,7 @@ import numpy as np
 from facerec.inference.base import InferenceModel
 from facerec.inference.sessions import create_onnx_session
 from facerec.inference.weights import resolve_buffalo_s
+from facerec.settings import Settings
 
 DETECTOR_FILE = "scrfd_500m_bnkps.onnx"
 
@@ -56,10 +58,26 @@ NMS_THRESHOLD = 0.4
 class FaceDetector(InferenceModel):
     name = "scrfd_500m"
 
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        # One model call at a time: onnxruntime's arena then holds one call's memory (the warm-up's,
+        # the largest batch), where concurrent calls grew it to the peak of their busiest overlap.
+        self._run_lock = threading.Lock()
+
     def _load(self):
         path, self.weights_sha256 = resolve_buffalo_s(DETECTOR_FILE, self.settings.detector_weights)
-        # Requests detect concurrently (gunicorn's threads): no arena to keep their busiest overlap.
-        return create_onnx_session(path, self.settings, arena=False)
+        return create_onnx_session(path, self.settings, arena=True)
+
+    @property
+    def batch_size(self) -> int:
+        """Images per model call: FACEREC_DET_BATCH, else 8 on a GPU and 1 on the CPU, where a batch
+        of 8 took as long per image as one alone and held 100 MB more (bench/RESULTS.md, soak)."""
+        self.load()
+        return self.settings.det_batch or (1 if self.provider == "cpu" else 8)
+
+    def warm_up(self) -> None:
+        """Load, then detect in the largest batch this detector runs, so the arena takes its size now."""
+        self.detect_batch([self._warm_up_input()] * self.batch_size)
 
     def _warm_up_input(self) -> np.ndarray:
         return np.zeros((self.settings.det_size, self.settings.det_size, 3), dtype=np.uint8)
@@ -73,9 +91,8 @@ class FaceDetector(InferenceModel):
         SCRFD misses faces that fill the frame (insightface issues 1518, 2165), so an image with
         none is looked at again, centred in a canvas twice its size.
         """
-        self.load()
         found: list[list[DetectedFace]] = []
-        step = self.settings.det_batch
+        step = self.batch_size
         for start in range(0, len(images), step):
             found.extend(self._detect(images[start : start + step], pad=0))
         for index, faces in enumerate(found):
@@ -88,9 +105,10 @@ class FaceDetector(InferenceModel):
         batch = np.zeros((len(images), size, size, 3), dtype=np.uint8)
         scales = np.array([_letterbox_into(batch[index], _pad(image, pad)) for index, image in enumerate(images)])
         threshold = self.settings.det_threshold
-        candidates = self._session.run_images(
-            batch, 127.5, 1.0 / 128.0, select=lambda outputs, xp: _candidates(outputs, threshold, xp)
-        )
+        with self._run_lock:
+            candidates = self._session.run_images(
+                batch, 127.5, 1.0 / 128.0, select=lambda outputs, xp: _candidates(outputs, threshold, xp)
+            )
         return _decode(candidates, size, scales, pad, [image.shape[:2] for image in images], threshold)
 
 
