@@ -210,7 +210,7 @@ def drop_database(admin_url: str, name: str) -> None:
 def load_ours(url: str, gallery: Gallery, exact: ExactSearch, result: SizeResult, args: argparse.Namespace) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         index_definition, _ = schema.with_options(
-            schema.drop_vector_index(conn), {"m": args.m, "ef_construction": args.ef_construction}
+            schema.drop_vector_index(conn), index_options(args, gallery.size), args.index
         )
     database = Database(Settings(database_url=url, db_pool_size=1))
     started = time.perf_counter()
@@ -219,6 +219,18 @@ def load_ours(url: str, gallery: Gallery, exact: ExactSearch, result: SizeResult
     database.close()
     log(f"{gallery.size}: COPY {result.load_s} s; building the HNSW index")
     build_index(url, index_definition, result)
+
+
+def rebuild_index(url: str, args: argparse.Namespace, size: int, result: SizeResult) -> None:
+    """A kept gallery's index built again if it is not of the kind and options asked for."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        definition = conn.execute("SELECT pg_get_indexdef(%s::regclass)", (schema.VECTOR_INDEX,)).fetchone()[0]
+    wanted, _ = schema.with_options(definition, index_options(args, size), args.index)
+    if schema.with_options(wanted, {}) != schema.with_options(definition, {}):
+        log(f"{size}: building the index again: {wanted}")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP INDEX {schema.VECTOR_INDEX}")
+        build_index(url, wanted, result)
 
 
 def gallery_rows(gallery: Gallery, exact: ExactSearch) -> Iterator[tuple[Sample, np.ndarray]]:
@@ -263,8 +275,23 @@ def index_used(url: str, query: np.ndarray) -> bool:
     return any(schema.VECTOR_INDEX in row[0] for row in plan)
 
 
-def time_ours(url: str, ef: int, queries: np.ndarray, truth: list[str], warm_up: np.ndarray) -> Timing:
-    database = Database(Settings(database_url=url, hnsw_ef_search=ef, db_pool_size=1))
+def index_options(args: argparse.Namespace, size: int) -> dict[str, int | None]:
+    if args.index == "ivfflat":
+        return {"lists": args.lists or schema.default_ivfflat_lists(size)}
+    return {"m": args.m, "ef_construction": args.ef_construction}
+
+
+def search_settings(args: argparse.Namespace) -> list[tuple[str, dict[str, int]]]:
+    """(label, Settings fields) of each query-time setting to time."""
+    if args.index == "ivfflat":
+        return [(f"ivfflat probes={probes}", {"ivfflat_probes": probes}) for probes in args.probes]
+    return [(f"hnsw ef_search={ef}", {"hnsw_ef_search": ef}) for ef in args.ef]
+
+
+def time_ours(
+    url: str, label: str, search: dict[str, int], queries: np.ndarray, truth: list[str], warm_up: np.ndarray
+) -> Timing:
+    database = Database(Settings(database_url=url, db_pool_size=1, **search))
     store = SampleStore(database)
     for query in warm_up:
         store.match(query[None], MODEL)
@@ -275,7 +302,7 @@ def time_ours(url: str, ef: int, queries: np.ndarray, truth: list[str], warm_up:
         seconds.append(time.perf_counter() - started)
         hits += bool(found) and found[0].sample_id == expected
     database.close()
-    return Timing(f"hnsw ef_search={ef}", *percentiles(seconds), round(hits / len(queries), 4), len(queries))
+    return Timing(label, *percentiles(seconds), round(hits / len(queries), 4), len(queries))
 
 
 # --- the original: JSON text, the whole table per query, a Python loop ----------------------
@@ -342,9 +369,10 @@ def run_size(admin_url: str, args: argparse.Namespace, size: int, baseline: dict
     reused = url is not None
     try:
         if reused:
-            log(f"{size}: reusing the kept database {name}: queries only, the original's way not run")
+            log(f"{size}: reusing the kept database {name}: the original's way not run")
             for identity, vectors in gallery.chunks():
                 exact.update(identity, vectors)
+            rebuild_index(url, args, size, result)
         else:
             url = fresh_database(admin_url, name)
             load_ours(url, gallery, exact, result, args)
@@ -353,7 +381,9 @@ def run_size(admin_url: str, args: argparse.Namespace, size: int, baseline: dict
         result.index_used = index_used(url, queries[0])
         log(f"{size}: index built in {result.build_s} s, {result.index_mb} MB; timing queries")
         result.load_average = round(os.getloadavg()[0], 1)
-        result.timings = [time_ours(url, ef, queries, truth, warm_up) for ef in args.ef]
+        result.timings = [
+            time_ours(url, label, search, queries, truth, warm_up) for label, search in search_settings(args)
+        ]
         if not reused:
             result.timings.insert(0, baseline_timing(url, gallery, queries, truth, args, baseline, result))
     finally:
@@ -440,6 +470,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=4, help="vectors per identity")
     parser.add_argument("--look-alikes", type=int, default=100, help="identities per group of look-alikes")
     parser.add_argument("--ef", type=lambda s: [int(v) for v in s.split(",")], default=[40, 100, 200])
+    parser.add_argument("--index", choices=schema.INDEX_OPTIONS, default="hnsw", help="the vector index's kind")
+    parser.add_argument("--probes", type=lambda s: [int(v) for v in s.split(",")], default=[1, 2, 4, 8])
+    parser.add_argument("--lists", type=int, help="IVFFlat lists (default: gallery / 1000, pgvector's advice)")
     parser.add_argument("--m", type=int, help="HNSW m (default: the schema's, 16)")
     parser.add_argument("--ef-construction", type=int, help="HNSW ef_construction (default: the schema's, 128)")
     parser.add_argument("--queries", type=int, default=200, help="timed queries per ef_search")
