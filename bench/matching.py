@@ -19,6 +19,9 @@ The original: vectors stored as JSON text; every query reads the whole table and
 cosine in a Python loop. It runs where its projected time fits --baseline-budget-s, else its
 time is extrapolated linearly from the largest gallery it ran on, and marked so.
 
+--index ivfflat times an IVFFlat index (--lists, at each --probes) instead, in a database of its
+own (bench_matching_SIZE_ivfflat; with --reuse, a kept gallery's index is built again as asked).
+
 Everything runs on an embedded PostgreSQL of its own in --out (raised maintenance_work_mem,
 parallel build workers and shared_buffers: the project's own server keeps its defaults).
 """
@@ -209,9 +212,7 @@ def drop_database(admin_url: str, name: str) -> None:
 
 def load_ours(url: str, gallery: Gallery, exact: ExactSearch, result: SizeResult, args: argparse.Namespace) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        index_definition, _ = schema.with_options(
-            schema.drop_vector_index(conn), index_options(args, gallery.size), args.index
-        )
+        index_definition = wanted_index(schema.drop_vector_index(conn), args, gallery.size)
     database = Database(Settings(database_url=url, db_pool_size=1))
     started = time.perf_counter()
     SampleStore(database).bulk_load(gallery_rows(gallery, exact), MODEL)
@@ -221,16 +222,27 @@ def load_ours(url: str, gallery: Gallery, exact: ExactSearch, result: SizeResult
     build_index(url, index_definition, result)
 
 
+def wanted_index(definition: str, args: argparse.Namespace, size: int) -> str:
+    """The schema's HNSW index with --m/--ef-construction, or an IVFFlat one (--index ivfflat)."""
+    if args.index == "ivfflat":
+        lists = args.lists or max(1, size // 1000)  # pgvector's advice up to a million rows
+        return (
+            f"CREATE INDEX {schema.VECTOR_INDEX} ON {schema.TABLE}"
+            f" USING ivfflat (embedding vector_cosine_ops) WITH (lists = {lists})"
+        )
+    return schema.with_options(definition, {"m": args.m, "ef_construction": args.ef_construction})[0]
+
+
 def rebuild_index(url: str, args: argparse.Namespace, size: int, result: SizeResult) -> None:
-    """A kept gallery's index built again if it is not of the kind and options asked for."""
+    """A kept gallery's index built again if it is not the one asked for."""
     with psycopg.connect(url, autocommit=True) as conn:
         definition = conn.execute("SELECT pg_get_indexdef(%s::regclass)", (schema.VECTOR_INDEX,)).fetchone()[0]
-    wanted, _ = schema.with_options(definition, index_options(args, size), args.index)
-    if schema.with_options(wanted, {}) != schema.with_options(definition, {}):
+        wanted = wanted_index(definition, args, size)
+        if schema.with_options(wanted, {}) == schema.with_options(definition, {}):
+            return
         log(f"{size}: building the index again: {wanted}")
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP INDEX {schema.VECTOR_INDEX}")
-        build_index(url, wanted, result)
+        conn.execute(f"DROP INDEX {schema.VECTOR_INDEX}")
+    build_index(url, wanted, result)
 
 
 def gallery_rows(gallery: Gallery, exact: ExactSearch) -> Iterator[tuple[Sample, np.ndarray]]:
@@ -275,23 +287,17 @@ def index_used(url: str, query: np.ndarray) -> bool:
     return any(schema.VECTOR_INDEX in row[0] for row in plan)
 
 
-def index_options(args: argparse.Namespace, size: int) -> dict[str, int | None]:
+def search_settings(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(label, SET statement) of each query-time setting to time."""
     if args.index == "ivfflat":
-        return {"lists": args.lists or schema.default_ivfflat_lists(size)}
-    return {"m": args.m, "ef_construction": args.ef_construction}
+        return [(f"ivfflat probes={probes}", f"SET ivfflat.probes = {probes}") for probes in args.probes]
+    return [(f"hnsw ef_search={ef}", f"SET hnsw.ef_search = {ef}") for ef in args.ef]
 
 
-def search_settings(args: argparse.Namespace) -> list[tuple[str, dict[str, int]]]:
-    """(label, Settings fields) of each query-time setting to time."""
-    if args.index == "ivfflat":
-        return [(f"ivfflat probes={probes}", {"ivfflat_probes": probes}) for probes in args.probes]
-    return [(f"hnsw ef_search={ef}", {"hnsw_ef_search": ef}) for ef in args.ef]
-
-
-def time_ours(
-    url: str, label: str, search: dict[str, int], queries: np.ndarray, truth: list[str], warm_up: np.ndarray
-) -> Timing:
-    database = Database(Settings(database_url=url, db_pool_size=1, **search))
+def time_ours(url: str, label: str, search: str, queries: np.ndarray, truth: list[str], warm_up: np.ndarray) -> Timing:
+    database = Database(Settings(database_url=url, db_pool_size=1))
+    with database.connection() as conn:  # the pool's one connection, after the service's own settings
+        conn.execute(search)
     store = SampleStore(database)
     for query in warm_up:
         store.match(query[None], MODEL)
@@ -364,7 +370,7 @@ def run_size(admin_url: str, args: argparse.Namespace, size: int, baseline: dict
     _, warm_up = gallery.queries(args.warm_up, salt=2)
     exact = ExactSearch(queries)
     result = SizeResult(size)
-    name = f"bench_matching_{size}"
+    name = f"bench_matching_{size}" + ("" if args.index == "hnsw" else f"_{args.index}")
     url = kept_database(admin_url, name, size) if args.reuse else None
     reused = url is not None
     try:
@@ -384,7 +390,7 @@ def run_size(admin_url: str, args: argparse.Namespace, size: int, baseline: dict
         result.timings = [
             time_ours(url, label, search, queries, truth, warm_up) for label, search in search_settings(args)
         ]
-        if not reused:
+        if not reused and args.baseline_queries:
             result.timings.insert(0, baseline_timing(url, gallery, queries, truth, args, baseline, result))
     finally:
         if not args.keep:
@@ -470,14 +476,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=4, help="vectors per identity")
     parser.add_argument("--look-alikes", type=int, default=100, help="identities per group of look-alikes")
     parser.add_argument("--ef", type=lambda s: [int(v) for v in s.split(",")], default=[40, 100, 200])
-    parser.add_argument("--index", choices=schema.INDEX_OPTIONS, default="hnsw", help="the vector index's kind")
-    parser.add_argument("--probes", type=lambda s: [int(v) for v in s.split(",")], default=[1, 2, 4, 8])
+    parser.add_argument("--index", choices=("hnsw", "ivfflat"), default="hnsw", help="the vector index's kind")
+    parser.add_argument("--probes", type=lambda s: [int(v) for v in s.split(",")], default=[1, 4, 16, 32])
     parser.add_argument("--lists", type=int, help="IVFFlat lists (default: gallery / 1000, pgvector's advice)")
     parser.add_argument("--m", type=int, help="HNSW m (default: the schema's, 16)")
     parser.add_argument("--ef-construction", type=int, help="HNSW ef_construction (default: the schema's, 128)")
     parser.add_argument("--queries", type=int, default=200, help="timed queries per ef_search")
     parser.add_argument("--warm-up", type=int, default=20, help="untimed queries first")
-    parser.add_argument("--baseline-queries", type=int, default=5, help="timed queries of the original's way")
+    parser.add_argument(
+        "--baseline-queries", type=int, default=5, help="timed queries of the original's way (0: not run)"
+    )
     parser.add_argument("--baseline-budget-s", type=float, default=600.0, help="else extrapolate the original")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "out")
     parser.add_argument("--keep", action="store_true", help="keep the galleries' databases (and the server running)")

@@ -27,7 +27,6 @@ class Settings:
         "FACEREC_DB_STATEMENT_TIMEOUT_S", 30.0, "longest SQL statement (PostgreSQL statement_timeout)"
     )
     hnsw_ef_search: int = _setting("FACEREC_HNSW_EF_SEARCH", 100, "HNSW candidate list size at query")
-    ivfflat_probes: int = _setting("FACEREC_IVFFLAT_PROBES", 4, "IVFFlat lists searched per query")
 
     # Models
     embedding_model: str = _setting("FACEREC_EMBEDDING_MODEL", "arcface_mbf", "arcface_mbf or facenet")

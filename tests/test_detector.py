@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 import pytest
@@ -38,7 +42,40 @@ def test_same_faces_as_insightface_scrfd(detector, path):
 
 def test_a_batch_equals_one_image_at_a_time(detector):
     images = [cv2.imread(str(path)) for path in PHOTOS]
-    batched = detector.detect_batch(images)
+    batched = FaceDetector(Settings(device="cpu", det_batch=len(PHOTOS))).detect_batch(images)
     for image, faces in zip(images, batched, strict=True):
         single = detector.predict(image)
         np.testing.assert_allclose([f.box for f in faces], [f.box for f in single], atol=1e-3)
+
+
+class RunSpy:
+    """A session that records the batch sizes it ran and how many of its runs overlapped."""
+
+    def __init__(self, session):
+        self.session, self.batches, self.running, self.most_at_once = session, [], 0, 0
+        self.counting = threading.Lock()
+
+    def run_images(self, images, *args, **kwargs):
+        with self.counting:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            self.batches.append(len(images))
+        time.sleep(0.01)  # room for another thread to come in, were runs not one at a time
+        try:
+            return self.session.run_images(images, *args, **kwargs)
+        finally:
+            with self.counting:
+                self.running -= 1
+
+
+def test_model_calls_are_one_at_a_time_and_at_most_the_batch_size():
+    """What bounds the detector's memory: one call's worth in onnxruntime's arena, the warm-up's."""
+    assert FaceDetector(Settings(device="cpu")).batch_size == 1  # a batch is no faster per image on the CPU
+    detector = FaceDetector(Settings(device="cpu", det_batch=3))
+    detector.warm_up()
+    spy = detector._session = RunSpy(detector._session)
+    image = cv2.imread(str(PACKAGE_PHOTOS / "yaoming.jpg"))
+    with ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(lambda _: detector.detect_batch([image] * 7), range(4)))
+    assert all(len(faces) == 1 for image_faces in found for faces in image_faces)
+    assert sorted(spy.batches) == [1] * 4 + [3] * 8 and spy.most_at_once == 1

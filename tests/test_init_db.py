@@ -12,9 +12,7 @@ import pytest
 
 from facerec.db import schema
 from facerec.db.cli import EXIT_AUTH, EXIT_NO_DATABASE, EXIT_UNREACHABLE
-from facerec.db.connection import Database
-from facerec.db.samples import MATCH_ONE_FACE, Sample, SampleStore
-from facerec.settings import PROJECT_ROOT, Settings
+from facerec.settings import PROJECT_ROOT
 from tests.servers import free_port
 
 
@@ -103,43 +101,11 @@ def test_hnsw_index_rebuilt_with_other_options_keeps_data(fresh_db_url):
     insert_sample(fresh_db_url, "kept")
     result = run_init_db("--url", fresh_db_url, "--hnsw-m", "24", "--hnsw-ef-construction", "200")
     assert result.returncode == 0, result.stderr
-    assert "rebuilt the vector index as hnsw with m = 24, ef_construction = 200" in result.stdout
+    assert "rebuilt the HNSW index with m = 24, ef_construction = 200" in result.stdout
     assert "m='24', ef_construction='200'" in vector_index_definition(fresh_db_url)
     assert count_samples(fresh_db_url) == 1
     again = run_init_db("--url", fresh_db_url, "--hnsw-m", "24")
     assert again.returncode == 0 and "rebuilt" not in again.stdout
-
-
-def test_index_rebuilt_as_ivfflat_and_back_keeps_data_and_matches(fresh_db_url):
-    assert run_init_db("--url", fresh_db_url).returncode == 0
-    rng = np.random.default_rng(3)
-    vectors = rng.standard_normal((3000, 512)).astype(np.float32)
-    store = SampleStore(Database(Settings(database_url=fresh_db_url, ivfflat_probes=2)))
-    store.bulk_load([(Sample(f"s{i}", "", "", ""), vector) for i, vector in enumerate(vectors)], "m")
-
-    result = run_init_db("--url", fresh_db_url, "--index", "ivfflat")
-    assert result.returncode == 0, result.stderr
-    assert "rebuilt the vector index as ivfflat with lists = 3" in result.stdout  # rows / 1000
-    assert "USING ivfflat (embedding vector_cosine_ops) WITH (lists='3')" in vector_index_definition(fresh_db_url)
-    more_lists = run_init_db("--url", fresh_db_url, "--ivfflat-lists", "30")  # 2 probes of 3 lists: a seq scan
-    assert "rebuilt the vector index as ivfflat with lists = 30" in more_lists.stdout, more_lists.stderr
-    with store.database.connection() as conn:
-        conn.execute(f"ANALYZE {schema.TABLE}")
-        plan = conn.execute("EXPLAIN " + MATCH_ONE_FACE, {"vector": vectors[7], "candidates": 1, "top_k": 1})
-        assert schema.VECTOR_INDEX in "\n".join(row[0] for row in plan)
-    assert [faces[0].sample_id for faces in store.match(vectors[[7, 2999]], "m")] == ["s7", "s2999"]
-    assert "rebuilt" not in run_init_db("--url", fresh_db_url, "--index", "ivfflat").stdout
-
-    back = run_init_db("--url", fresh_db_url, "--index", "hnsw")
-    assert back.returncode == 0, back.stderr
-    assert "m='16', ef_construction='128'" in vector_index_definition(fresh_db_url)  # the schema's, not pgvector's
-    assert count_samples(fresh_db_url) == 3000
-    store.database.close()
-
-
-def test_option_of_the_other_index_kind_is_refused(fresh_db_url):
-    result = run_init_db("--url", fresh_db_url, "--ivfflat-lists", "10")
-    assert result.returncode == 2 and "lists: not an option of a hnsw index" in result.stderr
 
 
 def test_hnsw_option_must_be_positive(fresh_db_url):

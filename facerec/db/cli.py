@@ -4,7 +4,6 @@ python init_db.py -H 127.0.0.1 -P 5432 -d FaceRecognition -u postgres -p postgre
 python init_db.py --url postgresql://user:pass@host/db
 python init_db.py            # DATABASE_URL, else the embedded database (started if needed)
 python init_db.py --hnsw-m 24 --hnsw-ef-construction 200   # a bigger graph for a million faces
-python init_db.py --index ivfflat                           # IVFFlat over the rows present (lists: rows / 1000)
 """
 
 from __future__ import annotations
@@ -33,20 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-p", "--password", help="password")
     parser.add_argument("--url", help="libpq URI instead of the flags")
     parser.add_argument("--reset", action="store_true", help="drop the samples table first (loses data)")
-    parser.add_argument(
-        "--index", choices=schema.INDEX_OPTIONS, help="rebuild the vector index as this kind (schema: hnsw)"
-    )
     parser.add_argument("--hnsw-m", type=_positive, help="rebuild the HNSW index with this m (schema: 16)")
     parser.add_argument(
         "--hnsw-ef-construction", type=_positive, help="rebuild the HNSW index with this ef_construction (schema: 128)"
     )
-    parser.add_argument("--ivfflat-lists", type=_positive, help="IVFFlat lists (default: rows / 1000)")
     return parser
-
-
-def _index_options(args: argparse.Namespace) -> dict[str, int | None]:
-    given = {"m": args.hnsw_m, "ef_construction": args.hnsw_ef_construction, "lists": args.ivfflat_lists}
-    return {name: value for name, value in given.items() if value is not None}
 
 
 def _positive(text: str) -> int:
@@ -92,14 +82,11 @@ def main(argv: list[str] | None = None) -> int:
             applied = schema.migrate(conn)
             version = schema.current_version(conn)
             started = time.monotonic()
-            rebuilt = schema.rebuild_vector_index(conn, args.index, _index_options(args))
+            rebuilt = schema.rebuild_vector_index(conn, args.hnsw_m, args.hnsw_ef_construction)
     except psycopg.OperationalError as error:
         code, message = classify_connection_error(error)
         print(f"init_db.py: {message}", file=sys.stderr)
         return code
-    except ValueError as error:  # an option of the other kind of index
-        print(f"init_db.py: error: {error}", file=sys.stderr)
-        return 2
     except schema.ExtensionMissing as error:
         print(f"init_db.py: {error}", file=sys.stderr)
         return EXIT_NO_PGVECTOR
@@ -111,7 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"schema already at version {version}; nothing to do")
     if rebuilt:
-        kind, options = rebuilt
-        listed = ", ".join(f"{name} = {value}" for name, value in options.items())
-        print(f"rebuilt the vector index as {kind} with {listed} in {time.monotonic() - started:.1f} s")
+        listed = ", ".join(f"{name} = {value}" for name, value in rebuilt.items())
+        print(f"rebuilt the HNSW index with {listed} in {time.monotonic() - started:.1f} s")
     return 0

@@ -117,9 +117,6 @@ class Database:
         conn.execute(f"SET hnsw.ef_search = {int(self.settings.hnsw_ef_search)}")
         # Past ef_search rows, keep walking the graph (pgvector 0.8+): match() may ask for more.
         conn.execute("SET hnsw.iterative_scan = strict_order")
-        conn.execute(f"SET ivfflat.probes = {int(self.settings.ivfflat_probes)}")
-        # IVFFlat can only go on out of order; match() sorts what it gets by the exact distance.
-        conn.execute("SET ivfflat.iterative_scan = relaxed_order")
         conn.execute(f"SET statement_timeout = {max(1, round(self.settings.db_statement_timeout_s * 1000))}")
 
     @contextmanager

@@ -6,13 +6,12 @@ Trade-offs (numbers in bench/RESULTS.md, matching benchmark):
   vector again). m = 16 (pgvector's default) and ef_construction = 128 (twice the default): at
   1M vectors the default graph lost too much recall; higher values buy recall with a slower
   build (and, for m, a bigger index). Recall against latency at query time is hnsw.ef_search.
-- vector (float32) rather than halfvec: at 100k faces, m = 24, a halfvec index (an expression
-  index, re-ranked in float32) was as fast as the float32 one (2.3 against 2.3 ms at ef_search
-  40, 4.7 against 4.9 at 100): the graph walk, not the vectors' size, takes the time.
-- IVFFlat as an option (init_db.py --index ivfflat) for a large gallery loaded before its index is
-  built: its lists are k-means clusters of the rows present at the build, so it is no default for
-  a table that starts empty; rebuild it when the gallery has grown. Recall against latency at
-  query time is ivfflat.probes.
+- vector (float32) rather than halfvec: at 100k faces, m = 24, a halfvec expression index
+  (re-ranked in float32) was no faster (2.3 against 2.3 ms at ef_search 40, 4.7 against 4.9 at
+  100): the graph walk, not the vectors' size, takes the time.
+- HNSW rather than IVFFlat also at 1M: IVFFlat builds in minutes, not an hour, but on the
+  benchmark's gallery it found the nearest face for 0.95 of the queries at 32 probes of 1,000
+  lists, slower than HNSW at 0.995 (bench/RESULTS.md, matching).
 - Bulk loads: COPY with the HNSW index dropped, then one CREATE INDEX (drop_vector_index), with
   maintenance_work_mem larger than the graph.
 - The key is (sample_id, photo_id), no surrogate id: Citus can shard the table by sample_id.
@@ -26,7 +25,7 @@ import psycopg
 
 EMBEDDING_DIM = 512
 TABLE = "sample_face_vectors"
-VECTOR_INDEX = "sample_face_vectors_embedding_ann"
+VECTOR_INDEX = "sample_face_vectors_embedding_hnsw"
 
 # Each entry moves the schema from version N-1 to N. Never edit a released entry: append one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -67,16 +66,9 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX sample_face_vectors_name ON {TABLE} USING hash (name);
         -- ef_construction 128, not pgvector's 64: a better graph, for recall at a million faces
         -- (bench/RESULTS.md, matching), paid for with a slower build.
-        DROP INDEX sample_face_vectors_embedding_hnsw;
-        CREATE INDEX sample_face_vectors_embedding_hnsw ON {TABLE}
+        DROP INDEX {VECTOR_INDEX};
+        CREATE INDEX {VECTOR_INDEX} ON {TABLE}
             USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 128);
-        """,
-    ),
-    (
-        3,
-        f"""
-        -- The index may be IVFFlat now (init_db.py --index ivfflat): a name that says neither.
-        ALTER INDEX sample_face_vectors_embedding_hnsw RENAME TO {VECTOR_INDEX};
         """,
     ),
 ]
@@ -133,9 +125,9 @@ def drop_all(conn: psycopg.Connection) -> None:
 
 
 def drop_vector_index(conn: psycopg.Connection) -> str:
-    """Drop the vector index before a bulk load and return the statement that builds it again.
+    """Drop the HNSW index before a bulk load and return the statement that builds it again.
 
-    Building the index once after COPY is many times faster than inserting into it row by row.
+    Building the graph once after COPY is many times faster than inserting into it row by row.
     """
     definition = _vector_index_definition(conn)
     conn.execute(f"DROP INDEX {VECTOR_INDEX}")
@@ -146,60 +138,27 @@ def _vector_index_definition(conn: psycopg.Connection) -> str:
     return conn.execute("SELECT pg_get_indexdef(%s::regclass)", (VECTOR_INDEX,)).fetchone()[0]
 
 
-INDEX_OPTIONS = {"hnsw": ("m", "ef_construction"), "ivfflat": ("lists",)}
-# A new index of a kind starts from these (the schema's HNSW options; IVFFlat's lists: from the rows).
-_INDEX_DEFAULTS = {"hnsw": {"m": 16, "ef_construction": 128}, "ivfflat": {}}
-
-
-def with_options(
-    definition: str, options: dict[str, int | None], kind: str | None = None
-) -> tuple[str, dict[str, int]]:
-    """An index definition with its WITH (...) options replaced by the given ones (None: kept), or,
-    for another kind of index (hnsw, ivfflat), with the given ones over that kind's defaults."""
+def with_options(definition: str, options: dict[str, int | None]) -> tuple[str, dict[str, int]]:
+    """An index definition with its WITH (...) options replaced by the given ones (None: kept)."""
     head, _, tail = definition.partition(" WITH ")
-    current_kind = index_kind(definition)
-    kind = kind or current_kind
-    if kind not in INDEX_OPTIONS:
-        raise ValueError(f"index kind must be one of {', '.join(INDEX_OPTIONS)}, not {kind!r}")
-    unknown = {name for name, value in options.items() if value is not None} - set(INDEX_OPTIONS[kind])
-    if unknown:
-        raise ValueError(f"{', '.join(sorted(unknown))}: not an option of a {kind} index")
     current = {name: int(value) for name, value in re.findall(r"(\w+)\s*=\s*'?(\d+)'?", tail)}
-    kept = current if kind == current_kind else _INDEX_DEFAULTS[kind]
-    merged = {**kept, **{name: value for name, value in options.items() if value is not None}}
-    head = head.replace(f"USING {current_kind} ", f"USING {kind} ")
+    merged = {**current, **{name: value for name, value in options.items() if value is not None}}
     listed = ", ".join(f"{name} = {value}" for name, value in merged.items())
     return (f"{head} WITH ({listed})" if merged else head), merged
 
 
-def index_kind(definition: str) -> str:
-    return re.search(r" USING (\w+) ", definition).group(1)
-
-
-def default_ivfflat_lists(rows: int) -> int:
-    """pgvector's advice: rows / 1000 up to a million rows, their square root beyond."""
-    return max(1, rows // 1000 if rows <= 1_000_000 else round(rows**0.5))
-
-
-def rebuild_vector_index(
-    conn: psycopg.Connection, kind: str | None, options: dict[str, int | None]
-) -> tuple[str, dict[str, int]] | None:
-    """Build the vector index again as another kind or with other options, if they differ; returns
-    the new kind and options, or None. An IVFFlat index without lists gets default_ivfflat_lists.
+def rebuild_vector_index(conn: psycopg.Connection, m: int | None, ef_construction: int | None) -> dict[str, int] | None:
+    """Build the HNSW index again with other options, if they differ; returns the new options or None.
 
     Writes to the table wait until the build ends (minutes to an hour at a million faces): for
     a gallery that has grown to where recall at the default graph falls short (bench/RESULTS.md).
     """
     definition = _vector_index_definition(conn)
-    current_kind, (_, current) = index_kind(definition), with_options(definition, {})
-    kind = kind or current_kind
-    if kind == "ivfflat" and options.get("lists") is None and current_kind != "ivfflat":
-        rows = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
-        options = {**options, "lists": default_ivfflat_lists(rows)}
-    wanted, merged = with_options(definition, options, kind)
-    if (kind, merged) == (current_kind, current):
+    _, current = with_options(definition, {})
+    wanted, options = with_options(definition, {"m": m, "ef_construction": ef_construction})
+    if options == current:
         return None
     with conn.transaction():
         conn.execute(f"DROP INDEX {VECTOR_INDEX}")
         conn.execute(wanted)
-    return kind, merged
+    return options
