@@ -115,8 +115,6 @@ class Database:
 
     def _configure(self, conn: psycopg.Connection) -> None:
         conn.execute(f"SET hnsw.ef_search = {int(self.settings.hnsw_ef_search)}")
-        # Past ef_search rows, keep walking the graph (pgvector 0.8+): match() may ask for more.
-        conn.execute("SET hnsw.iterative_scan = strict_order")
         conn.execute(f"SET statement_timeout = {max(1, round(self.settings.db_statement_timeout_s * 1000))}")
 
     @contextmanager

@@ -213,13 +213,20 @@ class SampleStore:
         if len(vectors) == 0:
             return []
         candidates = (top_k - 1) * PHOTOS_PER_PERSON + 1
+        # More rows than ef_search: keep walking the graph past them (pgvector 0.8+), else the scan
+        # would end short. Only then: the walk keeps what it discards, ~10% slower at 1M faces.
+        walk_on = candidates > self.database.settings.hnsw_ef_search
         with self.database.connection() as conn:
             with conn.pipeline():
+                if walk_on:
+                    conn.execute("SET hnsw.iterative_scan = strict_order")
                 models = conn.execute(_MODELS)
                 cursors = [
                     conn.execute(MATCH_ONE_FACE, {"vector": vector, "candidates": candidates, "top_k": top_k})
                     for vector in vectors
                 ]
+                if walk_on:
+                    conn.execute("RESET hnsw.iterative_scan")
             _check_model(models.fetchone(), model)
             return [[Match(*row) for row in cursor.fetchall()] for cursor in cursors]
 
