@@ -157,6 +157,7 @@ class SizeResult:
     index_used: bool = False
     baseline_load_s: float | None = None
     load_average: float = 0.0  # of the machine (1 min) when the queries were timed: it is shared
+    index: str = ""  # the vector index the queries were timed on, as PostgreSQL defines it
     timings: list[Timing] = field(default_factory=list)
 
 
@@ -233,14 +234,19 @@ def wanted_index(definition: str, args: argparse.Namespace, size: int) -> str:
     return schema.with_options(definition, {"m": args.m, "ef_construction": args.ef_construction})[0]
 
 
+def index_definition(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT pg_get_indexdef(%s::regclass)", (schema.VECTOR_INDEX,)).fetchone()[0]
+
+
 def rebuild_index(url: str, args: argparse.Namespace, size: int, result: SizeResult) -> None:
     """A kept gallery's index built again if it is not the one asked for."""
+    definition = index_definition(url)
+    wanted = wanted_index(definition, args, size)
+    if schema.with_options(wanted, {}) == schema.with_options(definition, {}):
+        return
+    log(f"{size}: building the index again: {wanted}")
     with psycopg.connect(url, autocommit=True) as conn:
-        definition = conn.execute("SELECT pg_get_indexdef(%s::regclass)", (schema.VECTOR_INDEX,)).fetchone()[0]
-        wanted = wanted_index(definition, args, size)
-        if schema.with_options(wanted, {}) == schema.with_options(definition, {}):
-            return
-        log(f"{size}: building the index again: {wanted}")
         conn.execute(f"DROP INDEX {schema.VECTOR_INDEX}")
     build_index(url, wanted, result)
 
@@ -385,6 +391,7 @@ def run_size(admin_url: str, args: argparse.Namespace, size: int, baseline: dict
         truth = exact.ids()
         result.exact_is_true_identity = float(np.mean(exact.identity == query_ids))
         result.index_used = index_used(url, queries[0])
+        result.index = index_definition(url)
         log(f"{size}: index built in {result.build_s} s, {result.index_mb} MB; timing queries")
         result.load_average = round(os.getloadavg()[0], 1)
         result.timings = [

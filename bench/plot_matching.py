@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/plot_matching.py bench/results/matching/*.json --out bench/results/matching/latency.png
 
-Left: one line per method and index (the original's way; HNSW at each ef_search), log-log, with
-recall@1 written beside each HNSW point. Right: at the largest gallery, recall@1 against p50 for
-each index, one point per ef_search. Needs matplotlib (bench/requirements.txt).
+Left: one line per method and index (the original's way; HNSW at each ef_search, IVFFlat at
+each probes), log-log, with recall@1 written beside each point. Right: at the largest gallery,
+recall@1 against p50 for each index, one point per ef_search or probes. Needs matplotlib (bench/requirements.txt).
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def index_label(report: dict) -> str:
+def index_label(report: dict, size: int) -> str:
     args = report["args"]
-    return f"m={args.get('m') or 16}, ef_construction={args.get('ef_construction') or 128}"
+    if args.get("index") == "ivfflat":
+        return f"IVFFlat lists={args.get('lists') or max(1, size // 1000)}"
+    return f"HNSW m={args.get('m') or 16}, ef_construction={args.get('ef_construction') or 128}"
 
 
 def series(reports: list[dict]) -> dict[str, list[tuple[int, float, float, bool]]]:
@@ -31,8 +33,8 @@ def series(reports: list[dict]) -> dict[str, list[tuple[int, float, float, bool]
                 if method.startswith("original"):
                     label = "original (JSON, Python loop)"
                 else:
-                    ef_search = re.search(r"\d+", method).group()
-                    label = f"HNSW {index_label(report)}, ef_search={ef_search}"
+                    setting, value = re.search(r"(ef_search|probes)=(\d+)", method).groups()
+                    label = f"{index_label(report, result['size'])}, {setting}={value}"
                 point = (result["size"], timing["p50_ms"], timing["recall_at_1"], timing.get("extrapolated", False))
                 lines[label].append(point)
     return {label: sorted(set(points)) for label, points in lines.items()}
@@ -51,14 +53,15 @@ def plot(lines: dict[str, list[tuple[int, float, float, bool]]], out: Path) -> N
     largest = max(point[0] for points in lines.values() for point in points)
     curves: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
     for label, points in lines.items():
-        index, found, ef = label.rpartition(", ef_search=")
-        if found:
-            curves[index] += [(ms, recall, ef) for size, ms, recall, _ in points if size == largest]
+        index, found, setting = label.rpartition(", ")
+        if found and not label.startswith("original"):
+            curves[index] += [(ms, recall, setting) for size, ms, recall, _ in points if size == largest]
     for index, points in sorted(curves.items()):
         points.sort()
         tuning.plot([p[0] for p in points], [p[1] for p in points], "o-", label=index)
-        for ms, recall, ef in points:
-            tuning.annotate(f"ef {ef}", (ms, recall), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        for ms, recall, setting in points:
+            note = setting.replace("_search", "")
+            tuning.annotate(note, (ms, recall), textcoords="offset points", xytext=(4, -10), fontsize=7)
     tuning.axvline(10, color="grey", linewidth=0.8, linestyle=":")
     tuning.axhline(0.99, color="grey", linewidth=0.8, linestyle=":")
     tuning.set(xlabel="p50 query time (ms)", ylabel="recall@1", title=f"{largest:,} vectors: recall against time")
