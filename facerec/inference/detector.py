@@ -9,6 +9,7 @@ pipeline many.
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import cache
 
@@ -60,13 +61,17 @@ class FaceDetector(InferenceModel):
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
-        # One model call at a time: onnxruntime's arena then holds one call's memory (the warm-up's,
-        # the largest batch), where concurrent calls grew it to the peak of their busiest overlap.
-        self._run_lock = threading.Lock()
+        self._one_call_at_a_time: AbstractContextManager = nullcontext()
 
     def _load(self):
         path, self.weights_sha256 = resolve_buffalo_s(DETECTOR_FILE, self.settings.detector_weights)
-        return create_onnx_session(path, self.settings, arena=True)
+        session = create_onnx_session(path, self.settings, arena=True)
+        if session.provider == "cpu":
+            # onnxruntime's CPU arena then holds one call's memory (the warm-up's, the largest batch),
+            # where concurrent calls grew it to the peak of their busiest overlap. A GPU runs the
+            # calls in turn anyway, while the threads overlap the work around them.
+            self._one_call_at_a_time = threading.Lock()
+        return session
 
     @property
     def batch_size(self) -> int:
@@ -105,7 +110,7 @@ class FaceDetector(InferenceModel):
         batch = np.zeros((len(images), size, size, 3), dtype=np.uint8)
         scales = np.array([_letterbox_into(batch[index], _pad(image, pad)) for index, image in enumerate(images)])
         threshold = self.settings.det_threshold
-        with self._run_lock:
+        with self._one_call_at_a_time:
             candidates = self._session.run_images(
                 batch, 127.5, 1.0 / 128.0, select=lambda outputs, xp: _candidates(outputs, threshold, xp)
             )
