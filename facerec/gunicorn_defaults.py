@@ -5,9 +5,7 @@ Threads: each worker serves several requests at once (gthread), while its models
 cores / workers intra-op threads, so the two cores are neither idle nor oversubscribed.
 """
 
-import ctypes
 import glob
-import logging
 import os
 import shutil
 import tempfile
@@ -25,24 +23,6 @@ control_socket_disable = True  # two services on one host would fight over the d
 def post_fork(server, worker):
     # Read by Settings.intra_op_threads() when the worker loads its models.
     os.environ["FACEREC_WORKERS"] = str(server.cfg.workers)
-    _fix_mmap_threshold()
-
-
-_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
-_MMAP_THRESHOLD_BYTES = 256 * 1024
-
-
-def _fix_mmap_threshold() -> None:
-    """Have glibc give every block of 256 KiB or more (photos, base64 bodies, model inputs) its own
-    mapping, returned to the system when freed. By default glibc raises this threshold up to 32 MB
-    as such blocks are freed; larger blocks then come from per-thread heaps that keep what they
-    freed, and a worker's memory at rest drifted with the layout its last requests left."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (musl, macOS): their allocators have no such threshold to fix
-        return
-    if not libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES):
-        logging.getLogger(__name__).warning("glibc refused mallopt(M_MMAP_THRESHOLD)")
 
 
 # Prometheus multiprocess mode: the workers write their metrics to files in one folder and
