@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 
+from facerec import memory
 from facerec.settings import Settings
 
 worker_class = "gthread"
@@ -23,6 +24,7 @@ control_socket_disable = True  # two services on one host would fight over the d
 def post_fork(server, worker):
     # Read by Settings.intra_op_threads() when the worker loads its models.
     os.environ["FACEREC_WORKERS"] = str(server.cfg.workers)
+    memory.start_trimming(Settings.from_env().malloc_trim_s)
 
 
 # Prometheus multiprocess mode: the workers write their metrics to files in one folder and

@@ -58,6 +58,9 @@ class Settings:
     extraction_timeout_s: float = _setting("FACEREC_EXTRACTION_TIMEOUT_S", 30.0, "per call")
     extraction_retries: int = _setting("FACEREC_EXTRACTION_RETRIES", 2, "retries on connection errors")
     gunicorn_timeout_s: int = _setting("FACEREC_GUNICORN_TIMEOUT", 120, "gunicorn restarts a worker silent this long")
+    malloc_trim_s: float = _setting(
+        "FACEREC_MALLOC_TRIM_S", 5.0, "each worker gives freed heap memory back to the system this often; 0 = never"
+    )
 
     # Access
     admin_keys: str = _setting("FACEREC_ADMIN_KEYS", "", "comma-separated admin API keys")
