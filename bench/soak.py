@@ -9,9 +9,9 @@ reaches the memory its busiest moments need; the second half is the mixed load, 
 
 The RSS of every gunicorn worker of both services (VmRSS in /proc/PID/status) is read every 5 s
 under load, and at rest (10 s after the last request of a phase) at the end of the warm-up and at
-the end. The detector's memory goes back after each run (no onnxruntime arena), so under load a
-face_detection worker's RSS follows the requests in flight, by ±15% from minute to minute; what a
-worker keeps is its RSS at rest. Passes when no request failed, no worker was replaced, and every
+the end. Under load a worker's RSS follows the requests in flight (photos, bodies, crops); what a
+worker keeps is its RSS at rest (each worker gives freed heap memory back every 5 s:
+facerec/memory.py). Passes when no request failed, no worker was replaced, and every
 worker's RSS at rest grew by less than 5%. Also printed: the peaks under load in the first and
 last --window minutes, the least-squares trend of the readings under load in MiB per hour, the
 peak of each minute.
