@@ -236,7 +236,7 @@ def wanted_index(definition: str, args: argparse.Namespace, size: int) -> str:
 
 def index_definition(url: str) -> str:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT pg_get_indexdef(%s::regclass)", (schema.VECTOR_INDEX,)).fetchone()[0]
+        return schema.vector_index_definition(conn)
 
 
 def rebuild_index(url: str, args: argparse.Namespace, size: int, result: SizeResult) -> None:

@@ -129,12 +129,12 @@ def drop_vector_index(conn: psycopg.Connection) -> str:
 
     Building the graph once after COPY is many times faster than inserting into it row by row.
     """
-    definition = _vector_index_definition(conn)
+    definition = vector_index_definition(conn)
     conn.execute(f"DROP INDEX {VECTOR_INDEX}")
     return definition
 
 
-def _vector_index_definition(conn: psycopg.Connection) -> str:
+def vector_index_definition(conn: psycopg.Connection) -> str:
     return conn.execute("SELECT pg_get_indexdef(%s::regclass)", (VECTOR_INDEX,)).fetchone()[0]
 
 
@@ -153,7 +153,7 @@ def rebuild_vector_index(conn: psycopg.Connection, m: int | None, ef_constructio
     Writes to the table wait until the build ends (minutes to an hour at a million faces): for
     a gallery that has grown to where recall at the default graph falls short (bench/RESULTS.md).
     """
-    definition = _vector_index_definition(conn)
+    definition = vector_index_definition(conn)
     _, current = with_options(definition, {})
     wanted, options = with_options(definition, {"m": m, "ef_construction": ef_construction})
     if options == current:

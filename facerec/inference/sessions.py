@@ -37,13 +37,14 @@ def _check_device(device: str) -> None:
 class OrtSession:
     """An onnxruntime InferenceSession on the requested device.
 
-    arena: onnxruntime's CPU memory arena keeps what runs took, to reuse it. It is right for a model
-    run one call at a time (the arena stays at one call's size) and wrong for one that requests
-    run concurrently: it keeps the peak of their busiest overlap, which rose in steps over a soak
-    (bench/RESULTS.md). Without it (as in Immich), each run's memory goes back when it ends.
+    On the CPU its runs take memory from onnxruntime's arena, which keeps it for reuse: the callers
+    run one call at a time (the detector behind a lock, the recogniser from feature_extraction's one
+    batcher thread) and warm up at their largest call, so the arena takes its size at start; with
+    concurrent calls it kept the peak of their busiest overlap, rising in steps over a soak
+    (bench/RESULTS.md).
     """
 
-    def __init__(self, model_path: Path, device: str, threads: int, arena: bool = True):
+    def __init__(self, model_path: Path, device: str, threads: int):
         import onnxruntime as ort
 
         _check_device(device)
@@ -63,11 +64,11 @@ class OrtSession:
         # Several processes share the cores (gunicorn workers of both services): idle pool threads
         # that spin waiting for work would take CPU from the others.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.enable_cpu_mem_arena = arena
+        options.enable_cpu_mem_arena = True
         # onnxruntime plans one block per input shape, made on the first run of that shape; with
         # the arena, first runs of new batch sizes grew it in steps. Without the plans every run
         # allocates alike, within what the warm-up at the largest batch took.
-        options.enable_mem_pattern = not arena
+        options.enable_mem_pattern = False
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(model_path), options, providers=providers)
         if device == "cuda" and self.session.get_providers()[0] != CUDA:
@@ -139,15 +140,14 @@ def _torch_cuda_available(device: str) -> bool:
     return torch.cuda.is_available()
 
 
-def create_onnx_session(model_path: Path, settings, arena: bool = True):
-    """onnxruntime's CUDA provider, else onnx2torch on torch CUDA, else onnxruntime on the CPU
-    (arena: see OrtSession)."""
+def create_onnx_session(model_path: Path, settings):
+    """onnxruntime's CUDA provider, else onnx2torch on torch CUDA, else onnxruntime on the CPU."""
     import onnxruntime as ort
 
     _check_device(settings.device)
     threads = settings.intra_op_threads()
     if settings.device == "cpu" or CUDA in ort.get_available_providers():
-        return OrtSession(model_path, settings.device, threads, arena)
+        return OrtSession(model_path, settings.device, threads)
     if _torch_cuda_available(settings.device):
         from onnx2torch import convert
 
@@ -158,4 +158,4 @@ def create_onnx_session(model_path: Path, settings, arena: bool = True):
             f"FACEREC_DEVICE=cuda but neither onnxruntime ({ort.get_available_providers()}) nor torch with "
             "onnx2torch can use CUDA here: install requirements_gpu.txt on a machine with an NVIDIA GPU"
         )
-    return OrtSession(model_path, settings.device, threads, arena)
+    return OrtSession(model_path, settings.device, threads)
