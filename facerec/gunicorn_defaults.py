@@ -1,8 +1,8 @@
 """gunicorn settings shared by both services; each service's gunicorn.conf.py imports them.
 
 Command-line flags (-w, -b, ...) override everything here, as in the original README.
-Threads: each worker serves several requests at once (gthread), while its models use
-cores / workers intra-op threads, so the two cores are neither idle nor oversubscribed.
+Threads: each worker serves several requests at once (gthread), while each model call takes the
+intra-op threads that the free cores allow (facerec.inference.sessions.CpuThreads).
 """
 
 import glob
@@ -22,7 +22,7 @@ control_socket_disable = True  # two services on one host would fight over the d
 
 
 def post_fork(server, worker):
-    # Read by Settings.intra_op_threads() when the worker loads its models.
+    # Read by Settings.intra_op_threads() (the worker's share of the cores) when it loads its models.
     os.environ["FACEREC_WORKERS"] = str(server.cfg.workers)
     memory.start_trimming(Settings.from_env().malloc_trim_s)
 

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from facerec.inference.sessions import OrtSession, TorchSession, create_onnx_session
+from facerec.inference.sessions import SMALL_BATCH, CpuThreads, OrtSession, TorchSession, create_onnx_session
 from facerec.inference.weights import vectron_model_dir
 from facerec.settings import Settings
 
@@ -20,7 +20,7 @@ def test_onnx2torch_matches_onnxruntime(name, scale, shape):
     path = vectron_model_dir() / name
     images = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
     torch_outputs = TorchSession(onnx2torch.convert(str(path)), "cpu", 2).run_images(images, 127.5, scale)
-    ort_outputs = OrtSession(path, "cpu", 2).run_images(images, 127.5, scale)
+    ort_outputs = OrtSession(path, "cpu", CpuThreads.fixed(2)).run_images(images, 127.5, scale)
     assert len(torch_outputs) == len(ort_outputs)
     for ours, theirs in zip(torch_outputs, ort_outputs, strict=True):
         np.testing.assert_allclose(ours, theirs, atol=1e-4)
@@ -71,3 +71,66 @@ def test_detector_on_torch_finds_the_same_faces_as_on_onnxruntime():
         assert len(ours) == len(theirs) > 0
         np.testing.assert_allclose([f.box for f in ours], [f.box for f in theirs], atol=0.05)
         np.testing.assert_allclose([f.landmarks for f in ours], [f.landmarks for f in theirs], atol=0.05)
+
+
+def test_a_call_takes_the_threads_that_the_free_cores_allow(monkeypatch):
+    from facerec.inference import sessions
+
+    two_cores_two_workers = CpuThreads((1, 1, 2), share=1, cores=2)
+    big_machine = CpuThreads((1, 8, 16), share=8, cores=16)
+    for others, small, big in [(0, 2, 16), (1, 1, 8), (4, 1, 8), (8, 1, 8), (9, 1, 1), (40, 1, 1)]:
+        monkeypatch.setattr(sessions, "_other_runnable_tasks", lambda others=others: others)
+        assert (two_cores_two_workers.for_this_call(), big_machine.for_this_call()) == (small, big), others
+    monkeypatch.setattr(sessions, "_other_runnable_tasks", lambda: None)
+    assert big_machine.for_this_call() == 8  # unknown: the worker's share
+    assert CpuThreads.fixed(3).for_this_call() == 3
+    assert CpuThreads.for_settings(Settings(threads=3)).counts == (3,)
+
+
+def test_busy_processes_are_counted_as_runnable_tasks():
+    import subprocess
+    import sys
+    import time
+
+    from facerec.inference.sessions import _other_runnable_tasks
+
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        time.sleep(0.5)
+        assert max(_other_runnable_tasks() for _ in range(20)) >= 2
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+class RunCounter:
+    def __init__(self, session):
+        self.session, self.runs = session, 0
+
+    def run(self, *args):
+        self.runs += 1
+        return self.session.run(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
+
+
+def test_warm_up_runs_every_thread_count_and_a_call_one(monkeypatch):
+    from facerec.inference import sessions
+
+    session = OrtSession(vectron_model_dir() / "w600k_mbf.onnx", "cpu", CpuThreads((1, 2), share=1, cores=2))
+    session._sessions = {count: RunCounter(one) for count, one in session._sessions.items()}
+    images = np.random.default_rng(0).integers(0, 255, (2, 112, 112, 3), dtype=np.uint8)
+    with session.warming_up():
+        session.run_images(images, 127.5, 1 / 127.5)
+    assert {count: counter.runs for count, counter in session._sessions.items()} == {1: 1, 2: 1}
+    outputs = {}
+    for others, count in [(0, 2), (3, 1)]:
+        monkeypatch.setattr(sessions, "_other_runnable_tasks", lambda others=others: others)
+        outputs[count] = session.run_images(images, 127.5, 1 / 127.5)[0]
+        assert session._sessions[count].runs == 2
+    np.testing.assert_allclose(outputs[1], outputs[2], atol=1e-5)
+    big = np.repeat(images, SMALL_BATCH, axis=0)  # past SMALL_BATCH: the widest, whose arena took the warm-up's
+    session.run_images(big, 127.5, 1 / 127.5)
+    assert {count: counter.runs for count, counter in session._sessions.items()} == {1: 2, 2: 3}

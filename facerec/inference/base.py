@@ -39,8 +39,11 @@ class InferenceModel(ABC):
         return self._predict(inputs)
 
     def warm_up(self) -> None:
-        """Load and run once, so the first real request pays no start-up cost."""
-        self.predict(self._warm_up_input())
+        """Load, then run the largest call this model makes, on each of its session's thread counts,
+        so that the first requests pay no start-up cost and the memory is taken now."""
+        self.load()
+        with self._session.warming_up():
+            self._run_largest_call()
 
     @abstractmethod
     def _load(self) -> Any:
@@ -50,4 +53,4 @@ class InferenceModel(ABC):
     def _predict(self, inputs: Any) -> Any: ...
 
     @abstractmethod
-    def _warm_up_input(self) -> Any: ...
+    def _run_largest_call(self) -> None: ...

@@ -80,12 +80,10 @@ class FaceDetector(InferenceModel):
         self.load()
         return self.settings.det_batch or (1 if self.provider == "cpu" else 8)
 
-    def warm_up(self) -> None:
-        """Load, then detect in the largest batch this detector runs, so the arena takes its size now."""
-        self.detect_batch([self._warm_up_input()] * self.batch_size)
-
-    def _warm_up_input(self) -> np.ndarray:
-        return np.zeros((self.settings.det_size, self.settings.det_size, 3), dtype=np.uint8)
+    def _run_largest_call(self) -> None:
+        """A batch of batch_size, so that onnxruntime's arena takes its size now."""
+        blank = np.zeros((self.settings.det_size, self.settings.det_size, 3), dtype=np.uint8)
+        self.detect_batch([blank] * self.batch_size)
 
     def _predict(self, image: np.ndarray) -> list[DetectedFace]:
         return self.detect_batch([image])[0]

@@ -39,11 +39,11 @@ class Recognizer(InferenceModel):
         """crops: N x S x S x 3 uint8 BGR, aligned. Returns N x dim float32, unit length."""
         return self.predict(crops)
 
-    def _warm_up_input(self) -> np.ndarray:
+    def _run_largest_call(self) -> None:
         # The largest batch feature_extraction runs: the model's memory is taken before traffic, not
         # in steps as record batches arrive.
         size = self.spec.crop_size
-        return np.zeros((self.settings.batch_max, size, size, 3), dtype=np.uint8)
+        self.predict(np.zeros((self.settings.batch_max, size, size, 3), dtype=np.uint8))
 
     def _predict(self, crops: np.ndarray) -> np.ndarray:
         vectors = self._session.run_images(crops, 127.5, 1.0 / self._scale)[0].astype(np.float32)

@@ -7,13 +7,16 @@ passes select(outputs, xp), run where the outputs are (xp: numpy or torch), so t
 part leaves the device.
 A session says which device it really runs on; asking for CUDA where there is none fails,
 and 'auto' falling back to the CPU is logged as a warning, never silent.
+On the CPU, an onnxruntime session picks each call's intra-op thread count (CpuThreads).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +28,60 @@ log = logging.getLogger(__name__)
 # select(outputs, xp) -> the arrays to return, computed with xp (numpy or torch) where the outputs are
 Select = Callable[[list[Any], Any], list[Any]]
 
+# Calls of more images than this always run on the widest session: each session holds an arena of
+# its own, and one of the recogniser's 64-crop batches takes ~125 MB. One thread saves the most
+# CPU on small calls (one crop: 23 against 29 ms).
+SMALL_BATCH = 8
+
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+
+
+class CpuThreads:
+    """The intra-op thread counts a model may run with on the CPU, and which one a call gets.
+
+    Threads speed one call up but cost CPU: one crop through the recogniser took 23 ms of CPU on
+    one thread and 29 on two. So a call takes the most threads that the cores free right now allow:
+    all of them when nothing else is runnable (one request at a time: the latency of the whole
+    machine), the worker's share (cores / workers) when that many are free, else one, where the
+    requests' own concurrency keeps the cores busy (bench/RESULTS.md, CPU). "Free" counts the
+    runnable tasks of the whole machine, other processes included (/proc/loadavg); where that is
+    unknown, the share. FACEREC_THREADS fixes one count.
+    """
+
+    def __init__(self, counts: tuple[int, ...], share: int | None = None, cores: int | None = None):
+        self.counts = tuple(sorted(set(counts)))
+        self.share = share or self.counts[-1]
+        self.cores = cores or os.cpu_count() or 1
+
+    @classmethod
+    def fixed(cls, count: int) -> CpuThreads:
+        return cls((count,))
+
+    @classmethod
+    def for_settings(cls, settings) -> CpuThreads:
+        if settings.threads > 0:
+            return cls.fixed(settings.threads)
+        share, cores = settings.intra_op_threads(), os.cpu_count() or 1
+        return cls((1, share, cores), share, cores)
+
+    def for_this_call(self) -> int:
+        if len(self.counts) == 1:
+            return self.counts[0]
+        others = _other_runnable_tasks()
+        if others is None:
+            return self.share
+        free = self.cores - others
+        return max((count for count in self.counts if count <= free), default=1)
+
+
+def _other_runnable_tasks() -> int | None:
+    """Tasks (threads) of the whole machine running or ready to run, the caller not counted."""
+    try:
+        with open("/proc/loadavg") as loadavg:
+            return int(loadavg.read().split()[3].split("/")[0]) - 1
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _check_device(device: str) -> None:
@@ -44,7 +99,7 @@ class OrtSession:
     (bench/RESULTS.md).
     """
 
-    def __init__(self, model_path: Path, device: str, threads: int):
+    def __init__(self, model_path: Path, device: str, threads: CpuThreads):
         import onnxruntime as ort
 
         _check_device(device)
@@ -54,9 +109,25 @@ class OrtSession:
                 f"FACEREC_DEVICE=cuda but onnxruntime offers only {available}: install onnxruntime-gpu "
                 "(requirements_gpu.txt) and the CUDA libraries"
             )
-        providers = [CUDA, CPU] if device != "cpu" and CUDA in available else [CPU]
+        self._providers = [CUDA, CPU] if device != "cpu" and CUDA in available else [CPU]
         if device == "auto" and CUDA not in available:
             log.warning("no CUDA provider in onnxruntime; %s runs on the CPU", model_path.name)
+        self._model_path = model_path
+        self.threads = threads
+        widest = self._create(threads.counts[-1])
+        if device == "cuda" and widest.get_providers()[0] != CUDA:
+            raise RuntimeError(f"CUDA provider failed to initialise for {model_path.name}")
+        # One session per thread count (onnxruntime fixes a session's pool); on a GPU one is enough.
+        self._sessions = {threads.counts[-1]: widest}
+        if widest.get_providers()[0] != CUDA:
+            self._sessions.update({count: self._create(count) for count in threads.counts[:-1]})
+        self._warming_up = False
+        self.input_name = widest.get_inputs()[0].name
+        log.info("%s runs on %s", model_path.name, self.provider)
+
+    def _create(self, threads: int):
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -70,23 +141,41 @@ class OrtSession:
         # allocates alike, within what the warm-up at the largest batch took.
         options.enable_mem_pattern = False
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(model_path), options, providers=providers)
-        if device == "cuda" and self.session.get_providers()[0] != CUDA:
-            raise RuntimeError(f"CUDA provider failed to initialise for {model_path.name}")
-        self.input_name = self.session.get_inputs()[0].name
-        log.info("%s runs on %s", model_path.name, self.provider)
+        return ort.InferenceSession(str(self._model_path), options, providers=self._providers)
+
+    @property
+    def _widest(self):
+        return self._sessions[self.threads.counts[-1]]
 
     @property
     def provider(self) -> str:
-        return "cuda" if self.session.get_providers()[0] == CUDA else "cpu"
+        return "cuda" if self._widest.get_providers()[0] == CUDA else "cpu"
+
+    @contextmanager
+    def warming_up(self) -> Iterator[None]:
+        """Runs inside go through every thread count's session, so that each takes its memory now."""
+        self._warming_up = True
+        try:
+            yield
+        finally:
+            self._warming_up = False
 
     def run_images(
         self, images: np.ndarray, mean: float, scale: float, select: Select | None = None
     ) -> list[np.ndarray]:
         size = images.shape[2], images.shape[1]
         blob = cv2.dnn.blobFromImages(list(images), scale, size, (mean, mean, mean), swapRB=True)
-        outputs = self.session.run(None, {self.input_name: blob})
+        if self._warming_up:
+            for count in self.threads.counts[:-1]:
+                self._sessions[count].run(None, {self.input_name: blob[:SMALL_BATCH]})
+        session = self._widest if self._warming_up else self._session_for(len(blob))
+        outputs = session.run(None, {self.input_name: blob})
         return select(outputs, np) if select else outputs
+
+    def _session_for(self, batch: int):
+        if len(self._sessions) == 1 or batch > SMALL_BATCH:
+            return self._widest
+        return self._sessions[self.threads.for_this_call()]
 
 
 class TorchSession:
@@ -113,6 +202,10 @@ class TorchSession:
     @property
     def provider(self) -> str:
         return self.device.type + ("-fp16" if self.dtype != self._torch.float32 else "")
+
+    def warming_up(self):
+        """One module, one thread count: a warm-up run is an ordinary run."""
+        return nullcontext()
 
     def run_images(
         self, images: np.ndarray, mean: float, scale: float, select: Select | None = None
@@ -145,17 +238,16 @@ def create_onnx_session(model_path: Path, settings):
     import onnxruntime as ort
 
     _check_device(settings.device)
-    threads = settings.intra_op_threads()
     if settings.device == "cpu" or CUDA in ort.get_available_providers():
-        return OrtSession(model_path, settings.device, threads)
+        return OrtSession(model_path, settings.device, CpuThreads.for_settings(settings))
     if _torch_cuda_available(settings.device):
         from onnx2torch import convert
 
         log.info("onnxruntime has no CUDA provider: %s runs on torch CUDA through onnx2torch", model_path.name)
-        return TorchSession(convert(str(model_path)), "cuda", threads, fp16=settings.fp16)
+        return TorchSession(convert(str(model_path)), "cuda", settings.intra_op_threads(), fp16=settings.fp16)
     if settings.device == "cuda":
         raise RuntimeError(
             f"FACEREC_DEVICE=cuda but neither onnxruntime ({ort.get_available_providers()}) nor torch with "
             "onnx2torch can use CUDA here: install requirements_gpu.txt on a machine with an NVIDIA GPU"
         )
-    return OrtSession(model_path, settings.device, threads)
+    return OrtSession(model_path, settings.device, CpuThreads.for_settings(settings))
