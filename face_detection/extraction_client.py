@@ -1,4 +1,8 @@
-"""HTTP client of the feature_extraction service: pooled, time-limited, retried on connect errors."""
+"""HTTP client of the feature_extraction service: pooled, time-limited, retried on connect errors.
+
+urllib3 rather than requests: on every call requests reads the proxy settings from the whole
+environment and prepares the request in layers, ~3 ms of CPU of a one-face recognition's ~45.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ import io
 import threading
 
 import numpy as np
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
+from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, TimeoutError
 from urllib3.util.retry import Retry
 
 from facerec.errors import ExtractionUnavailable
@@ -31,11 +35,8 @@ class ExtractionClient:
             backoff_factor=0.2,
             allowed_methods=None,  # embedding is idempotent: a POST may be resent
         )
-        self.http = requests.Session()
-        if settings.extraction_key:
-            self.http.headers["X-API-Key"] = settings.extraction_key
-        self.http.mount("http://", HTTPAdapter(pool_maxsize=16, max_retries=retry))
-        self.http.mount("https://", HTTPAdapter(pool_maxsize=16, max_retries=retry))
+        self.headers = {"X-API-Key": settings.extraction_key} if settings.extraction_key else {}
+        self.http = urllib3.PoolManager(maxsize=16, retries=retry)
         self._spec: EmbeddingSpec | None = None
         self._lock = threading.Lock()
 
@@ -59,28 +60,37 @@ class ExtractionClient:
         """One round trip for the whole batch; returns N x dim unit vectors in order."""
         spec = self.spec()
         response = self._request(
-            "POST", "/extract_feature", data=to_npy(crops), headers={"Content-Type": NPY_MEDIA_TYPE}
+            "POST", "/extract_feature", body=to_npy(crops), headers={"Content-Type": NPY_MEDIA_TYPE}
         )
         if response.headers.get("X-Embedding-Model") != spec.model:
             self._spec = None  # the service was restarted with another model: ask again next time
             raise ExtractionUnavailable(f"{DOWN}: its embedding model changed; retry", reason="model_changed")
-        vectors = np.load(io.BytesIO(response.content), allow_pickle=False)
+        vectors = np.load(io.BytesIO(response.data), allow_pickle=False)
         if vectors.shape != (len(crops), spec.dim):
             raise ExtractionUnavailable(f"{DOWN}: malformed response", reason="extraction_failed")
         return vectors
 
-    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+    def _request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> urllib3.BaseHTTPResponse:
+        headers = {**self.headers, **(headers or {})}
         try:
-            response = self.http.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
-        except requests.Timeout:
+            response = self.http.request(method, self.base_url + path, body=body, headers=headers, timeout=self.timeout)
+        except (TimeoutError, MaxRetryError) as error:
+            cause = error.reason if isinstance(error, MaxRetryError) else error
+            # A connect or read timeout; a refused connection is a NewConnectionError, also a timeout to urllib3.
+            if isinstance(cause, TimeoutError) and not isinstance(cause, NewConnectionError):
+                raise ExtractionUnavailable(
+                    f"{DOWN}: no answer within {self.timeout:g} s (setting FACEREC_EXTRACTION_TIMEOUT_S)",
+                    reason="extraction_timeout",
+                ) from None
             raise ExtractionUnavailable(
-                f"{DOWN}: no answer within {self.timeout:g} s (setting FACEREC_EXTRACTION_TIMEOUT_S)",
-                reason="extraction_timeout",
+                f"{DOWN} at {self.base_url} ({type(cause).__name__})", reason="extraction_unavailable"
             ) from None
-        except requests.RequestException as error:
+        except HTTPError as error:
             raise ExtractionUnavailable(
                 f"{DOWN} at {self.base_url} ({type(error).__name__})", reason="extraction_unavailable"
             ) from None
-        if response.status_code != 200:
-            raise ExtractionUnavailable(f"{DOWN}: it answered {response.status_code}", reason="extraction_failed")
+        if response.status != 200:
+            raise ExtractionUnavailable(f"{DOWN}: it answered {response.status}", reason="extraction_failed")
         return response
