@@ -1,7 +1,7 @@
 """HTTP client of the feature_extraction service: pooled, time-limited, retried on connect errors.
 
-urllib3 rather than requests: on every call requests reads the proxy settings from the whole
-environment and prepares the request in layers, ~3 ms of CPU of a one-face recognition's ~45.
+urllib3 rather than requests, which reads the proxy settings from the whole environment and
+prepares each request in layers: a one-crop call took 1.35 ms of the caller's CPU against 1.84.
 """
 
 from __future__ import annotations
