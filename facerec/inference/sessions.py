@@ -30,7 +30,7 @@ Select = Callable[[list[Any], Any], list[Any]]
 
 # Calls of more images than this always run on the widest session: each session holds an arena of
 # its own, and one of the recogniser's 64-crop batches takes ~125 MB. One thread saves the most
-# CPU on small calls (one crop: 23 against 29 ms).
+# CPU on small calls (one crop: 19 against 25 ms).
 SMALL_BATCH = 8
 
 CUDA = "CUDAExecutionProvider"
@@ -40,8 +40,9 @@ CPU = "CPUExecutionProvider"
 class CpuThreads:
     """The intra-op thread counts a model may run with on the CPU, and which one a call gets.
 
-    Threads speed one call up but cost CPU: one crop through the recogniser took 23 ms of CPU on
-    one thread and 29 on two. So a call takes the most threads that the cores free right now allow:
+    Threads speed one call up but cost CPU: one crop through the recogniser took 19 ms of CPU on
+    one thread and 25 on two (15 ms instead of 19 of waiting), a detection 26 and 30 (18 ms
+    instead of 26). So a call takes the most threads that the cores free right now allow:
     all of them when nothing else is runnable (one request at a time: the latency of the whole
     machine), the worker's share (cores / workers) when that many are free, else one, where the
     requests' own concurrency keeps the cores busy (bench/RESULTS.md, CPU). "Free" counts the
