@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
 
+from facerec.cores import usable_cores
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -104,7 +106,7 @@ class Settings:
     def intra_op_threads(self) -> int:
         if self.threads > 0:
             return self.threads
-        return max(1, (os.cpu_count() or 1) // int(os.environ.get("FACEREC_WORKERS", "1")))
+        return max(1, usable_cores() // int(os.environ.get("FACEREC_WORKERS", "1")))
 
 
 @cache

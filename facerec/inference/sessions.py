@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from facerec.cores import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class CpuThreads:
     def __init__(self, counts: tuple[int, ...], share: int | None = None, cores: int | None = None):
         self.counts = tuple(sorted(set(counts)))
         self.share = share or self.counts[-1]
-        self.cores = cores or os.cpu_count() or 1
+        self.cores = cores or usable_cores()
 
     @classmethod
     def fixed(cls, count: int) -> CpuThreads:
@@ -63,7 +64,7 @@ class CpuThreads:
     def for_settings(cls, settings) -> CpuThreads:
         if settings.threads > 0:
             return cls.fixed(settings.threads)
-        share, cores = settings.intra_op_threads(), os.cpu_count() or 1
+        share, cores = settings.intra_op_threads(), usable_cores()
         return cls((1, share, cores), share, cores)
 
     def for_this_call(self) -> int:
