@@ -125,7 +125,8 @@ class OrtSession:
             self._sessions.update({count: self._create(count) for count in threads.counts[:-1]})
         self._warming_up = False
         self.input_name = widest.get_inputs()[0].name
-        log.info("%s runs on %s", model_path.name, self.provider)
+        counts = "/".join(map(str, sorted(self._sessions)))
+        log.info("%s runs on %s (intra-op threads: %s)", model_path.name, self.provider, counts)
 
     def _create(self, threads: int):
         import onnxruntime as ort
