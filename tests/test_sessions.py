@@ -134,3 +134,15 @@ def test_warm_up_runs_every_thread_count_and_a_call_one(monkeypatch):
     big = np.repeat(images, SMALL_BATCH, axis=0)  # past SMALL_BATCH: the widest, whose arena took the warm-up's
     session.run_images(big, 127.5, 1 / 127.5)
     assert {count: counter.runs for count, counter in session._sessions.items()} == {1: 2, 2: 3}
+
+
+def test_a_session_with_one_thread_count_warms_up_and_runs_on_it():
+    """On a GPU there is one session whatever the thread counts: warm-up and calls both use it."""
+    session = OrtSession(vectron_model_dir() / "w600k_mbf.onnx", "cpu", CpuThreads((1, 2), share=1, cores=2))
+    del session._sessions[1]  # the layout on a GPU: only the widest
+    session._sessions = {2: RunCounter(session._sessions[2])}
+    images = np.zeros((2, 112, 112, 3), dtype=np.uint8)
+    with session.warming_up():
+        session.run_images(images, 127.5, 1 / 127.5)
+    session.run_images(images, 127.5, 1 / 127.5)
+    assert session._sessions[2].runs == 2

@@ -169,8 +169,8 @@ class OrtSession:
         size = images.shape[2], images.shape[1]
         blob = cv2.dnn.blobFromImages(list(images), scale, size, (mean, mean, mean), swapRB=True)
         if self._warming_up:
-            for count in self.threads.counts[:-1]:
-                self._sessions[count].run(None, {self.input_name: blob[:SMALL_BATCH]})
+            for narrower in (session for session in self._sessions.values() if session is not self._widest):
+                narrower.run(None, {self.input_name: blob[:SMALL_BATCH]})
         session = self._widest if self._warming_up else self._session_for(len(blob))
         outputs = session.run(None, {self.input_name: blob})
         return select(outputs, np) if select else outputs
