@@ -372,7 +372,7 @@ def extrapolated_baseline(measured: tuple[int, Timing], size: int) -> Timing:
 
 def run_size(admin_url: str, args: argparse.Namespace, size: int, baseline: dict) -> SizeResult:
     gallery = Gallery(size, args.photos, args.look_alikes)
-    query_ids, queries = gallery.queries(args.queries, salt=1)
+    query_ids, queries = gallery.queries(args.queries, salt=args.query_seed)
     _, warm_up = gallery.queries(args.warm_up, salt=2)
     exact = ExactSearch(queries)
     result = SizeResult(size)
@@ -489,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--m", type=int, help="HNSW m (default: the schema's, 16)")
     parser.add_argument("--ef-construction", type=int, help="HNSW ef_construction (default: the schema's, 128)")
     parser.add_argument("--queries", type=int, default=200, help="timed queries per ef_search")
+    parser.add_argument("--query-seed", type=int, default=1, help="another seed: another set of queries (not 2)")
     parser.add_argument("--warm-up", type=int, default=20, help="untimed queries first")
     parser.add_argument(
         "--baseline-queries", type=int, default=5, help="timed queries of the original's way (0: not run)"

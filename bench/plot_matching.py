@@ -16,11 +16,16 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def index_label(report: dict, size: int) -> str:
+def index_label(report: dict, result: dict) -> str:
+    """The timed index, from its recorded definition (else the run's arguments); a run on a kept
+    gallery carries its time, so that runs of one index on different minutes stay apart."""
     args = report["args"]
+    options = dict(re.findall(r"(\w+)\s*=\s*'?(\d+)'?", (result.get("index") or "").partition(" WITH ")[2]))
+    when = f" ({report['about']['date'][11:]})" if args.get("reuse") else ""
     if args.get("index") == "ivfflat":
-        return f"IVFFlat lists={args.get('lists') or max(1, size // 1000)}"
-    return f"HNSW m={args.get('m') or 16}, ef_construction={args.get('ef_construction') or 128}"
+        return f"IVFFlat lists={options.get('lists') or args.get('lists') or max(1, result['size'] // 1000)}{when}"
+    m = options.get("m") or args.get("m") or 16
+    return f"HNSW m={m}, ef_construction={options.get('ef_construction') or args.get('ef_construction') or 128}{when}"
 
 
 def series(reports: list[dict]) -> dict[str, list[tuple[int, float, float, bool]]]:
@@ -34,7 +39,7 @@ def series(reports: list[dict]) -> dict[str, list[tuple[int, float, float, bool]
                     label = "original (JSON, Python loop)"
                 else:
                     setting, value = re.search(r"(ef_search|probes)=(\d+)", method).groups()
-                    label = f"{index_label(report, result['size'])}, {setting}={value}"
+                    label = f"{index_label(report, result)}, {setting}={value}"
                 point = (result["size"], timing["p50_ms"], timing["recall_at_1"], timing.get("extrapolated", False))
                 lines[label].append(point)
     return {label: sorted(set(points)) for label, points in lines.items()}
