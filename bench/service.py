@@ -151,15 +151,25 @@ def enrolment(url: str, size: int, rounds: int) -> float:
     return faces / (time.perf_counter() - began)
 
 
-def start_stack(work: Path) -> tuple[Service, Service, Path]:
+def start_stack(
+    work: Path, extraction_env: dict | None = None, detection_env: dict | None = None
+) -> tuple[Service, Service, Path]:
+    """Embedded PostgreSQL and both services, each with its default configuration plus its env."""
     pgdata = work / "pgdata"
     url = embedded.start(pgdata)
     init_db(["--url", url])
-    extraction = Service("feature_extraction", env={"FACEREC_STATE_DIR": str(work)}, log_path=work / "fe.log")
+    extraction = Service(
+        "feature_extraction", env={"FACEREC_STATE_DIR": str(work), **(extraction_env or {})}, log_path=work / "fe.log"
+    )
     extraction.start()
     detection = Service(
         "face_detection",
-        env={"DATABASE_URL": url, "FEATURE_EXTRACTION_URL": extraction.url, "FACEREC_STATE_DIR": str(work)},
+        env={
+            "DATABASE_URL": url,
+            "FEATURE_EXTRACTION_URL": extraction.url,
+            "FACEREC_STATE_DIR": str(work),
+            **(detection_env or {}),
+        },
         workers=int(os.environ.get("FACE_DETECTION_WORKERS", "2")),
         log_path=work / "fd.log",
     )

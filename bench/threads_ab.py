@@ -21,10 +21,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.service import PHOTOS, data_uri, load
+from bench.service import PHOTOS, data_uri, load, start_stack
 from facerec.db import embedded
-from facerec.db.cli import main as init_db
-from tests.servers import Service
 
 CONFIGURATIONS = {
     "fixed (face_detection 1, feature_extraction 2 threads)": ({"FACEREC_THREADS": "1"}, {"FACEREC_THREADS": "2"}),
@@ -35,11 +33,7 @@ CONFIGURATIONS = {
 def measure(detection_env: dict, extraction_env: dict, seconds: float) -> dict:
     work = Path(tempfile.mkdtemp(prefix="threads-ab-"))
     work.chmod(0o755)
-    url = embedded.start(work / "pgdata")
-    init_db(["--url", url])
-    extraction = Service("feature_extraction", env={"FACEREC_STATE_DIR": str(work), **extraction_env}).start()
-    detection_env = {"DATABASE_URL": url, "FEATURE_EXTRACTION_URL": extraction.url, **detection_env}
-    detection = Service("face_detection", env={"FACEREC_STATE_DIR": str(work), **detection_env}, workers=2).start()
+    extraction, detection, pgdata = start_stack(work, extraction_env, detection_env)
     try:
         body = {"image": data_uri(PHOTOS["1 face"])}
         requests.post(detection.url + "/update-samples", json=[{"id": "yao", **body}]).raise_for_status()
@@ -58,7 +52,7 @@ def measure(detection_env: dict, extraction_env: dict, seconds: float) -> dict:
     finally:
         detection.stop()
         extraction.stop()
-        embedded.stop(work / "pgdata")
+        embedded.stop(pgdata)
 
 
 def main() -> int:

@@ -76,7 +76,7 @@ class ExtractionClient:
         headers = {**self.headers, **(headers or {})}
         try:
             response = self.http.request(method, self.base_url + path, body=body, headers=headers, timeout=self.timeout)
-        except (TimeoutError, MaxRetryError) as error:
+        except HTTPError as error:
             cause = error.reason if isinstance(error, MaxRetryError) else error
             # A connect or read timeout; a refused connection is a NewConnectionError, also a timeout to urllib3.
             if isinstance(cause, TimeoutError) and not isinstance(cause, NewConnectionError):
@@ -86,10 +86,6 @@ class ExtractionClient:
                 ) from None
             raise ExtractionUnavailable(
                 f"{DOWN} at {self.base_url} ({type(cause).__name__})", reason="extraction_unavailable"
-            ) from None
-        except HTTPError as error:
-            raise ExtractionUnavailable(
-                f"{DOWN} at {self.base_url} ({type(error).__name__})", reason="extraction_unavailable"
             ) from None
         if response.status != 200:
             raise ExtractionUnavailable(f"{DOWN}: it answered {response.status}", reason="extraction_failed")
