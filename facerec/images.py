@@ -8,6 +8,7 @@ import io
 import re
 import warnings
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -35,16 +36,29 @@ def split_data_uri(value: object) -> bytes:
 
 def decode_base64(text: str) -> bytes:
     try:
-        data = base64.b64decode("".join(text.split()), validate=True)
+        data = _strict_base64(text)
     except (binascii.Error, ValueError):
-        raise InvalidImage("image data is not valid base64", reason="invalid_base64") from None
+        try:  # line breaks and spaces, as some encoders write them; removing them copies the text
+            data = _strict_base64("".join(text.split()))
+        except (binascii.Error, ValueError):
+            raise InvalidImage("image data is not valid base64", reason="invalid_base64") from None
     if not data:
         raise InvalidImage("image data is empty", reason="empty_image")
     return data
 
 
+def _strict_base64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
-    """Decode image bytes to an HxWx3 BGR uint8 array, honouring EXIF orientation."""
+    """Decode image bytes to an HxWx3 BGR uint8 array, honouring EXIF orientation.
+
+    Pillow reads the header (format, size: the limits hold before any pixel is decoded) and
+    decodes everything but colour JPEGs, the photos clients send, which OpenCV decodes
+    straight to BGR with their EXIF orientation applied: the same pixels (tests/test_images.py)
+    in half the time (bench/RESULTS.md), without Pillow's RGB conversion and the copies to a BGR array.
+    """
     try:
         with warnings.catch_warnings():
             # Pillow's own bomb warning (over 89 Mpx) is not our limit: the check below is.
@@ -54,6 +68,8 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
                 raise InvalidImage(f"unsupported image format {image.format}", reason="unsupported_format")
             if image.width * image.height > max_pixels:
                 raise _too_many_pixels(image.width, image.height, max_pixels)
+            if (decoded := _decode_colour_jpeg(image, data)) is not None:
+                return decoded
             image = ImageOps.exif_transpose(image)
             rgb = _to_rgb(image)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
@@ -65,6 +81,17 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
         ) from None
     array = np.asarray(rgb, dtype=np.uint8)
     return np.ascontiguousarray(array[:, :, ::-1])
+
+
+def _decode_colour_jpeg(image: Image.Image, data: bytes) -> np.ndarray | None:
+    """OpenCV's decoding of a colour JPEG; None for anything else, and for what OpenCV cannot
+    decode (a JPEG cut short), which Pillow decodes or refuses."""
+    if image.format != "JPEG" or image.mode != "RGB":
+        return None
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if decoded is None or sorted(decoded.shape[:2]) != sorted(image.size):
+        return None
+    return decoded
 
 
 def _too_many_pixels(width: int, height: int, max_pixels: int) -> LimitExceeded:

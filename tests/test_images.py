@@ -7,10 +7,11 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from facerec.errors import InvalidImage, LimitExceeded
 from facerec.images import decode_data_uri_image, decode_image, split_data_uri
+from tests.conftest import PACKAGE_PHOTOS, insightface_photo
 
 MAX = 40_000_000
 
@@ -97,12 +98,45 @@ def test_transparent_pixels_become_white():
     assert decode_image(encode(clear, "PNG"), MAX)[0, 0].tolist() == [255, 255, 255]
 
 
-def test_exif_orientation_is_honoured():
-    image = gradient(size=(64, 48))
+def test_base64_with_line_breaks():
+    data = encode(gradient(), "PNG")
+    wrapped = base64.encodebytes(data).decode()  # a line break every 76 characters
+    assert "\n" in wrapped and split_data_uri("data:image/png;base64," + wrapped) == data
+
+
+def pillow_bgr(data: bytes) -> np.ndarray:
+    """The reference decoding: Pillow, EXIF orientation applied, RGB to BGR."""
+    rgb = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+    return np.asarray(rgb)[:, :, ::-1]
+
+
+def textured(size=(64, 48)) -> Image.Image:
+    noise = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return Image.fromarray(noise)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_honoured(orientation):
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90° clockwise to display
-    decoded = decode_image(encode(image, "JPEG", exif=exif), MAX)
-    assert decoded.shape == (64, 48, 3)
+    exif[0x0112] = orientation  # 6: rotate 90° clockwise to display
+    data = encode(textured(), "JPEG", exif=exif)
+    decoded = decode_image(data, MAX)
+    assert decoded.shape == ((64, 48, 3) if orientation >= 5 else (48, 64, 3))
+    assert np.array_equal(decoded, pillow_bgr(data))
+
+
+@pytest.mark.parametrize("name", ["yaoming.jpg", "players.jpg", "gdp.jpg", "t1.jpg"])
+def test_photos_decode_to_the_pixels_pillow_gives(name):
+    path = insightface_photo(name) if name == "t1.jpg" else PACKAGE_PHOTOS / name
+    data = path.read_bytes()
+    assert np.array_equal(decode_image(data, MAX), pillow_bgr(data))
+
+
+def test_jpeg_cut_short_is_refused():
+    data = encode(textured((256, 256)), "JPEG", quality=95)
+    with pytest.raises(InvalidImage) as error:
+        decode_image(data[: len(data) // 2], MAX)
+    assert error.value.reason == "not_an_image"
 
 
 def test_one_pixel_image():
