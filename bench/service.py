@@ -6,10 +6,12 @@ configuration, then measures, in one run:
      concurrency 1, 4 and 16: p50/p95 latency and requests/s; the raw model time of the same
      photos in-process (detection + alignment + embedding), single-stream and with one stream
      per core; the service overhead ratio (service p50 at concurrency 1 / raw p50) and the
-     share of the cores' raw capacity served at concurrency 4;
+     share of the cores' raw capacity served at concurrency 4. Raw and service cells alternate
+     in --rounds short slices, pooled at the end, so that a machine whose speed drifts from
+     minute to minute (a VM's does, by tens of percent) weighs on both sides of each ratio;
   2. enrolment: faces per second for batches of 1, 10 and 50 samples per request.
 
-    .venv/bin/python bench/service.py [--seconds 10] [--json bench/out/service.json]
+    .venv/bin/python bench/service.py [--seconds 10] [--rounds 5] [--json bench/out/service.json]
 """
 
 from __future__ import annotations
@@ -69,16 +71,10 @@ class RawPipeline:
         return len(faces)
 
 
-def raw_latency(image, seconds: float) -> float:
-    pipeline = RawPipeline(threads=os.cpu_count() or 1)
-    times = timed_loop(lambda: pipeline.run(image), seconds)
-    return statistics.median(times)
-
-
-def raw_capacity(image, seconds: float, cores: int) -> float:
-    """Requests/s with one single-threaded pipeline per core, all cores busy."""
-    pipelines = [RawPipeline(threads=1) for _ in range(cores)]
-    counts = [0] * cores
+def raw_capacity(pipelines: list[RawPipeline], image, seconds: float) -> tuple[int, float]:
+    """Pipelines run and seconds taken, one single-threaded pipeline per core, all cores busy."""
+    counts = [0] * len(pipelines)
+    began = time.perf_counter()
     stop = time.monotonic() + seconds
 
     def work(index: int) -> None:
@@ -86,12 +82,12 @@ def raw_capacity(image, seconds: float, cores: int) -> float:
             pipelines[index].run(image)
             counts[index] += 1
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(cores)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(pipelines))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(counts) / seconds
+    return sum(counts), time.perf_counter() - began
 
 
 def timed_loop(call, seconds: float) -> list[float]:
@@ -105,7 +101,13 @@ def timed_loop(call, seconds: float) -> list[float]:
 
 
 def load(url: str, body: dict, concurrency: int, seconds: float) -> dict:
-    """Keep-alive clients on urllib3, whose CPU per request (on the cores being measured) is
+    return summary(*timed_load(url, body, concurrency, seconds))
+
+
+def timed_load(url: str, body: dict, concurrency: int, seconds: float) -> tuple[list[float], float]:
+    """Latencies and elapsed seconds of `concurrency` clients sending `body` for `seconds`.
+
+    Keep-alive clients on urllib3, whose CPU per request (on the cores being measured) is
     below requests': the body is encoded once."""
     http = urllib3.PoolManager(maxsize=concurrency)
     encoded, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
@@ -131,7 +133,10 @@ def load(url: str, body: dict, concurrency: int, seconds: float) -> dict:
         futures = [pool.submit(worker) for _ in range(concurrency)]
     for future in futures:
         future.result()
-    elapsed = time.perf_counter() - began
+    return latencies, time.perf_counter() - began
+
+
+def summary(latencies: list[float], elapsed: float) -> dict:
     return {
         "p50_ms": percentile(latencies, 0.5) * 1000,
         "p95_ms": percentile(latencies, 0.95) * 1000,
@@ -179,7 +184,8 @@ def start_stack(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per measurement, over all rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="slices each measurement is taken in, alternating")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--concurrency", default="1,4,16", help="comma-separated client counts")
     parser.add_argument("--raw-streams", type=int, default=os.cpu_count() or 1, help="parallel raw pipelines")
@@ -207,16 +213,33 @@ def main() -> int:
 
 
 def recognition_row(url: str, path: Path, levels: list[int], args: argparse.Namespace) -> dict:
+    """Raw latency, service at each concurrency, raw capacity, alternated in args.rounds slices."""
     image = cv2.imread(str(path))
-    row = {
-        "raw_p50_ms": raw_latency(image, args.seconds) * 1000,
-        "raw_capacity_rps": raw_capacity(image, args.seconds, args.raw_streams),
-    }
+    single = RawPipeline(threads=os.cpu_count() or 1)
+    parallel = [RawPipeline(threads=1) for _ in range(args.raw_streams)]
     body = {"image": data_uri(path)}
     load(url + "/face-recognition", body, max(levels), min(args.seconds, 3.0))  # every worker thread warm
-    for concurrency in levels:
-        row[f"c{concurrency}"] = load(url + "/face-recognition", body, concurrency, args.seconds)
-    row["overhead_ratio_c1"] = row["c1"]["p50_ms"] / row["raw_p50_ms"]
+    part = args.seconds / args.rounds
+    raw: list[float] = []
+    ran, ran_seconds = 0, 0.0
+    served: dict[int, tuple[list[float], float]] = {c: ([], 0.0) for c in levels}
+    rounds = []
+    for _ in range(args.rounds):
+        raw_part = timed_loop(lambda: single.run(image), part)
+        count, seconds = raw_capacity(parallel, image, part)
+        parts = {c: timed_load(url + "/face-recognition", body, c, part) for c in levels}
+        raw += raw_part
+        ran, ran_seconds = ran + count, ran_seconds + seconds
+        for c, (latencies, elapsed) in parts.items():
+            served[c] = (served[c][0] + latencies, served[c][1] + elapsed)
+        raw_rps = count / seconds
+        c1 = statistics.median(parts[1][0]) / statistics.median(raw_part) if 1 in parts else None
+        c4 = len(parts[4][0]) / parts[4][1] / raw_rps if 4 in parts else None
+        rounds.append({"overhead_ratio_c1": c1, "share_of_raw_capacity_c4": c4})
+    row = {"raw_p50_ms": statistics.median(raw) * 1000, "raw_capacity_rps": ran / ran_seconds, "rounds": rounds}
+    for c in levels:
+        row[f"c{c}"] = summary(*served[c])
+    row["overhead_ratio_c1"] = row["c1"]["p50_ms"] / row["raw_p50_ms"] if 1 in levels else None
     row["share_of_raw_capacity"] = {c: row[f"c{c}"]["rps"] / row["raw_capacity_rps"] for c in levels}
     return row
 
@@ -231,11 +254,24 @@ def print_table(results: dict, levels: list[int]) -> None:
         print(f"{label:10} {row['raw_p50_ms']:7.1f}ms {row['raw_capacity_rps']:6.1f}/s | {cells}")
     for label, row in results["recognition"].items():
         shares = ", ".join(f"c={c}: {share:.0%}" for c, share in row["share_of_raw_capacity"].items())
+        ratio = row["overhead_ratio_c1"]
         print(
-            f"{label}: overhead ratio at c=1 {row['overhead_ratio_c1']:.2f} (target <= 1.3); "
+            f"{label}: overhead ratio at c=1 {ratio or float('nan'):.2f} (target <= 1.3); "
             f"share of raw capacity served: {shares} (target at c=4 >= 80%)"
         )
+        print(f"  each round: {round_spread(row['rounds'])}")
     print("\nEnrolment: " + ", ".join(f"batch {size}: {fps:.1f} faces/s" for size, fps in results["enrolment"].items()))
+
+
+def round_spread(rounds: list[dict]) -> str:
+    ratios = [r["overhead_ratio_c1"] for r in rounds if r["overhead_ratio_c1"] is not None]
+    shares = [r["share_of_raw_capacity_c4"] for r in rounds if r["share_of_raw_capacity_c4"] is not None]
+    parts = []
+    if ratios:
+        parts.append("ratio at c=1 " + " ".join(f"{r:.2f}" for r in ratios))
+    if shares:
+        parts.append("share at c=4 " + " ".join(f"{s:.0%}" for s in shares))
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":
