@@ -55,9 +55,9 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     """Decode image bytes to an HxWx3 BGR uint8 array, honouring EXIF orientation.
 
     Pillow reads the header (format, size: the limits hold before any pixel is decoded) and
-    decodes everything but colour JPEGs, the photos clients send, which OpenCV decodes
-    straight to BGR with their EXIF orientation applied: the same pixels (tests/test_images.py)
-    in half the time (bench/RESULTS.md), without Pillow's RGB conversion and the copies to a BGR array.
+    decodes everything but colour JPEGs, the photos clients send, which OpenCV decodes straight
+    to BGR with their EXIF orientation applied: the same pixels (tests/test_images.py) in half
+    the time (bench/RESULTS.md), without Pillow's RGB conversion and the copies to BGR.
     """
     try:
         with warnings.catch_warnings():
