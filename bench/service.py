@@ -34,6 +34,7 @@ import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from facerec.cores import usable_cores
 from facerec.db import embedded
 from facerec.db.cli import main as init_db
 from facerec.inference.alignment import align_faces
@@ -188,13 +189,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="slices each measurement is taken in, alternating")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--concurrency", default="1,4,16", help="comma-separated client counts")
-    parser.add_argument("--raw-streams", type=int, default=os.cpu_count() or 1, help="parallel raw pipelines")
+    parser.add_argument("--raw-streams", type=int, default=usable_cores(), help="parallel raw pipelines")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-service-"))
     work.chmod(0o755)
     extraction, detection, pgdata = start_stack(work)
-    results: dict = {"cores": os.cpu_count(), "seconds": args.seconds, "recognition": {}, "enrolment": {}}
+    results: dict = {"cores": usable_cores(), "seconds": args.seconds, "recognition": {}, "enrolment": {}}
     try:
         requests.post(detection.url + "/update-samples", json=[{"id": "yao", "image": data_uri(PHOTOS["1 face"])}])
         for label, path in PHOTOS.items():
@@ -215,14 +216,15 @@ def main() -> int:
 def recognition_row(url: str, path: Path, levels: list[int], args: argparse.Namespace) -> dict:
     """Raw latency, service at each concurrency, raw capacity, alternated in args.rounds slices."""
     image = cv2.imread(str(path))
-    single = RawPipeline(threads=os.cpu_count() or 1)
+    single = RawPipeline(threads=usable_cores())
     parallel = [RawPipeline(threads=1) for _ in range(args.raw_streams)]
     body = {"image": data_uri(path)}
     load(url + "/face-recognition", body, max(levels), min(args.seconds, 3.0))  # every worker thread warm
     part = args.seconds / args.rounds
     raw: list[float] = []
     ran, ran_seconds = 0, 0.0
-    served: dict[int, tuple[list[float], float]] = {c: ([], 0.0) for c in levels}
+    latencies: dict[int, list[float]] = {c: [] for c in levels}
+    elapsed = dict.fromkeys(levels, 0.0)
     rounds = []
     for _ in range(args.rounds):
         raw_part = timed_loop(lambda: single.run(image), part)
@@ -230,15 +232,16 @@ def recognition_row(url: str, path: Path, levels: list[int], args: argparse.Name
         parts = {c: timed_load(url + "/face-recognition", body, c, part) for c in levels}
         raw += raw_part
         ran, ran_seconds = ran + count, ran_seconds + seconds
-        for c, (latencies, elapsed) in parts.items():
-            served[c] = (served[c][0] + latencies, served[c][1] + elapsed)
+        for c, (part_latencies, part_elapsed) in parts.items():
+            latencies[c] += part_latencies
+            elapsed[c] += part_elapsed
         raw_rps = count / seconds
         c1 = statistics.median(parts[1][0]) / statistics.median(raw_part) if 1 in parts else None
         c4 = len(parts[4][0]) / parts[4][1] / raw_rps if 4 in parts else None
         rounds.append({"overhead_ratio_c1": c1, "share_of_raw_capacity_c4": c4})
     row = {"raw_p50_ms": statistics.median(raw) * 1000, "raw_capacity_rps": ran / ran_seconds, "rounds": rounds}
     for c in levels:
-        row[f"c{c}"] = summary(*served[c])
+        row[f"c{c}"] = summary(latencies[c], elapsed[c])
     row["overhead_ratio_c1"] = row["c1"]["p50_ms"] / row["raw_p50_ms"] if 1 in levels else None
     row["share_of_raw_capacity"] = {c: row[f"c{c}"]["rps"] / row["raw_capacity_rps"] for c in levels}
     return row
