@@ -22,7 +22,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +41,7 @@ from facerec.inference.detector import FaceDetector
 from facerec.inference.recognizers import ArcFaceMBF
 from facerec.inference.weights import vectron_model_dir
 from facerec.settings import Settings
-from tests.servers import Service
+from tests.servers import Service, scratch_dir
 
 PHOTOS = {"1 face": vectron_model_dir() / "yaoming.jpg", "~20 faces": vectron_model_dir() / "players.jpg"}
 ENROL_BATCHES = (1, 10, 50)
@@ -192,20 +191,19 @@ def main() -> int:
     parser.add_argument("--raw-streams", type=int, default=usable_cores(), help="parallel raw pipelines")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
-    work = Path(tempfile.mkdtemp(prefix="bench-service-"))
-    work.chmod(0o755)
-    extraction, detection, pgdata = start_stack(work)
     results: dict = {"cores": usable_cores(), "seconds": args.seconds, "recognition": {}, "enrolment": {}}
-    try:
-        requests.post(detection.url + "/update-samples", json=[{"id": "yao", "image": data_uri(PHOTOS["1 face"])}])
-        for label, path in PHOTOS.items():
-            results["recognition"][label] = recognition_row(detection.url, path, levels, args)
-        for size in ENROL_BATCHES:
-            results["enrolment"][size] = enrolment(detection.url, size, rounds=max(1, 50 // size))
-    finally:
-        detection.stop()
-        extraction.stop()
-        embedded.stop(pgdata)
+    with scratch_dir("bench-service-") as work:
+        extraction, detection, pgdata = start_stack(work)
+        try:
+            requests.post(detection.url + "/update-samples", json=[{"id": "yao", "image": data_uri(PHOTOS["1 face"])}])
+            for label, path in PHOTOS.items():
+                results["recognition"][label] = recognition_row(detection.url, path, levels, args)
+            for size in ENROL_BATCHES:
+                results["enrolment"][size] = enrolment(detection.url, size, rounds=max(1, 50 // size))
+        finally:
+            detection.stop()
+            extraction.stop()
+            embedded.stop(pgdata)
     print_table(results, levels)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,6 @@ import base64
 import math
 import random
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from facerec.db import embedded
 from facerec.db.cli import main as init_db
 from facerec.inference.weights import vectron_model_dir
 from tests.conftest import insightface_photo
-from tests.servers import Service
+from tests.servers import Service, scratch_dir
 
 # The last photo is the heaviest, sent alone during the warm-up.
 RECOGNITION_PHOTOS = [
@@ -228,15 +227,14 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=2.0, help="minutes whose peak RSS is compared")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-soak-"))
-    work.chmod(0o755)  # the embedded server runs as user 'pgserver' when we are root
-    services, pgdata = start_stack(work)
-    try:
-        tallies, readings, at_rest, seconds = soak(services, args)
-    finally:
-        for service in services.values():
-            service.stop()
-        embedded.stop(pgdata)
+    with scratch_dir("bench-soak-", keep_logs=lambda: True) as work:
+        services, pgdata = start_stack(work)
+        try:
+            tallies, readings, at_rest, seconds = soak(services, args)
+        finally:
+            for service in services.values():
+                service.stop()
+            embedded.stop(pgdata)
     print(f"soak: {seconds / 60:.1f} min at concurrency {args.concurrency}, warm-up {args.warmup_minutes:g} min")
     problems = print_report(tallies, readings, at_rest, args)
     print("\nPASS" if not problems else "\nFAIL\n" + "\n".join(problems))

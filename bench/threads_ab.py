@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.service import PHOTOS, data_uri, load, start_stack
 from facerec.db import embedded
+from tests.servers import scratch_dir
 
 CONFIGURATIONS = {
     "fixed (face_detection 1, feature_extraction 2 threads)": ({"FACEREC_THREADS": "1"}, {"FACEREC_THREADS": "2"}),
@@ -31,28 +31,27 @@ CONFIGURATIONS = {
 
 
 def measure(detection_env: dict, extraction_env: dict, seconds: float) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="threads-ab-"))
-    work.chmod(0o755)
-    extraction, detection, pgdata = start_stack(work, extraction_env, detection_env)
-    try:
-        body = {"image": data_uri(PHOTOS["1 face"])}
-        requests.post(detection.url + "/update-samples", json=[{"id": "yao", **body}]).raise_for_status()
-        recognise = detection.url + "/face-recognition"
-        load(recognise, body, 1, 2)  # warm-up
-        result = {
-            "c1_p50_ms": load(recognise, body, 1, seconds)["p50_ms"],
-            "c4_rps": load(recognise, body, 4, seconds)["rps"],
-        }
-        batch = [{"id": f"e{i}", **body} for i in range(10)]
-        began = time.perf_counter()
-        for _ in range(3):
-            requests.post(detection.url + "/update-samples", json=batch, timeout=600).raise_for_status()
-        result["enrol10_faces_per_s"] = 3 * len(batch) / (time.perf_counter() - began)
-        return result
-    finally:
-        detection.stop()
-        extraction.stop()
-        embedded.stop(pgdata)
+    with scratch_dir("threads-ab-") as work:
+        extraction, detection, pgdata = start_stack(work, extraction_env, detection_env)
+        try:
+            body = {"image": data_uri(PHOTOS["1 face"])}
+            requests.post(detection.url + "/update-samples", json=[{"id": "yao", **body}]).raise_for_status()
+            recognise = detection.url + "/face-recognition"
+            load(recognise, body, 1, 2)  # warm-up
+            result = {
+                "c1_p50_ms": load(recognise, body, 1, seconds)["p50_ms"],
+                "c4_rps": load(recognise, body, 4, seconds)["rps"],
+            }
+            batch = [{"id": f"e{i}", **body} for i in range(10)]
+            began = time.perf_counter()
+            for _ in range(3):
+                requests.post(detection.url + "/update-samples", json=batch, timeout=600).raise_for_status()
+            result["enrol10_faces_per_s"] = 3 * len(batch) / (time.perf_counter() - began)
+            return result
+        finally:
+            detection.stop()
+            extraction.stop()
+            embedded.stop(pgdata)
 
 
 def main() -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import requests
 from facerec.db import embedded
 from facerec.inference.weights import vectron_model_dir
 from facerec.settings import PROJECT_ROOT
-from tests.servers import Service, create_database
+from tests.servers import Service, create_database, scratch_dir
 
 SHARED_FACES = PROJECT_ROOT.parent / "shared" / "faces"
 PACKAGE_PHOTOS = vectron_model_dir()
@@ -31,11 +30,9 @@ def insightface_photo(name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def work_dir():
-    # Not under pytest's 0700 tmp dir: the embedded server runs as user 'pgserver' when we are root.
-    path = Path(tempfile.mkdtemp(prefix="facerec-tests-"))
-    path.chmod(0o755)
-    return path
+def work_dir(request):
+    with scratch_dir("facerec-tests-", keep_logs=lambda: request.session.testsfailed > 0) as path:
+        yield path
 
 
 @pytest.fixture(scope="session")

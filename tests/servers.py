@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +38,35 @@ def child_pids(parent: int) -> set[int]:
         if int(ppid) == parent and state != "Z":
             children.add(int(stat.parent.name))
     return children
+
+
+@contextmanager
+def scratch_dir(prefix: str, keep_logs: Callable[[], bool] = lambda: False) -> Iterator[Path]:
+    """A temporary folder for a database cluster and service logs, removed afterwards.
+
+    Not under pytest's 0700 tmp dir: the embedded server runs as user 'pgserver' when we are root.
+    With keep_logs() true at the end, only the *.log files stay (a test run's cluster is ~400 MB).
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        if keep_logs():
+            remove_all_but_logs(path)
+            print(f"\nlogs kept in {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_all_but_logs(folder: Path) -> None:
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            remove_all_but_logs(entry)
+            if not any(entry.iterdir()):
+                entry.rmdir()
+        elif entry.suffix != ".log":
+            entry.unlink()
 
 
 def create_database(admin_url: str) -> str:
