@@ -231,11 +231,16 @@ def wanted_index(definition: str, args: argparse.Namespace, size: int) -> str:
             f"CREATE INDEX {schema.VECTOR_INDEX} ON {schema.TABLE}"
             f" USING ivfflat (embedding vector_cosine_ops) WITH (lists = {lists})"
         )
+    if " USING hnsw " not in definition:  # a kept gallery's IVFFlat index, or none
+        definition = f"CREATE INDEX {schema.VECTOR_INDEX} ON {schema.TABLE} USING hnsw (embedding vector_cosine_ops)"
     return schema.with_options(definition, {"m": args.m, "ef_construction": args.ef_construction})[0]
 
 
 def index_definition(url: str) -> str:
+    """The vector index's CREATE INDEX statement, or "" where there is none (a build that was stopped)."""
     with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass(%s)", (schema.VECTOR_INDEX,)).fetchone()[0] is None:
+            return ""
         return schema.vector_index_definition(conn)
 
 
@@ -247,7 +252,7 @@ def rebuild_index(url: str, args: argparse.Namespace, size: int, result: SizeRes
         return
     log(f"{size}: building the index again: {wanted}")
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"DROP INDEX {schema.VECTOR_INDEX}")
+        conn.execute(f"DROP INDEX IF EXISTS {schema.VECTOR_INDEX}")
     build_index(url, wanted, result)
 
 
