@@ -4,11 +4,14 @@ feature_extraction down, killed or stalled. JSON 503s meanwhile, then recovery b
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -159,6 +162,14 @@ def kill(service: Service) -> None:
     for pid in workers:
         os.kill(pid, signal.SIGKILL)
     service.process.wait()
+    for folder in metrics_dirs(workers):  # the arbiter made it, and removes it on a clean exit
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def metrics_dirs(workers: set[int]) -> set[Path]:
+    """The arbiter's temporary metrics folders: its workers' files are named after their pids."""
+    made = Path(tempfile.gettempdir()).glob("facerec-metrics-*/*.db")
+    return {path.parent for path in made if int(path.stem.rsplit("_", 1)[-1]) in workers}
 
 
 def test_feature_extraction_down_killed_or_stalled_is_503_then_recovers(work_dir, detection_db_url):
