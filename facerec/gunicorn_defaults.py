@@ -5,6 +5,7 @@ Threads: each worker serves several requests at once (gthread), while each model
 intra-op threads that the free cores allow (facerec.inference.sessions.CpuThreads).
 """
 
+import gc
 import glob
 import os
 import shutil
@@ -25,6 +26,12 @@ def post_fork(server, worker):
     # Read by Settings.intra_op_threads() (the worker's share of the cores) when it loads its models.
     os.environ["FACEREC_WORKERS"] = str(server.cfg.workers)
     memory.start_trimming(Settings.from_env().malloc_trim_s)
+
+
+def post_worker_init(worker):
+    # The app, its models and every import now live as long as the worker: frozen, the collector's
+    # full passes walk only what requests leave behind, not all of them (45 to 116 ms each, mid-request).
+    gc.freeze()
 
 
 # Prometheus multiprocess mode: the workers write their metrics to files in one folder and
