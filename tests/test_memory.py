@@ -94,7 +94,7 @@ print(before, gc.get_freeze_count(), len(gc.get_objects()))
 
 
 def test_workers_keep_their_start_up_objects_out_of_full_collections():
-    # Unfrozen, a worker's full collections walked all of them mid-request: 45 to 116 ms (bench/RESULTS.md).
+    # Unfrozen, a worker's full collections walked all of them mid-request: ~50 ms (bench/RESULTS.md).
     for service in ("face_detection", "feature_extraction"):
         result = subprocess.run(
             [sys.executable, "-c", FROZEN_AFTER_START],
