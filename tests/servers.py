@@ -45,7 +45,7 @@ def scratch_dir(prefix: str, keep_logs: Callable[[], bool] = lambda: False) -> I
     """A temporary folder for a database cluster and service logs, removed afterwards.
 
     Not under pytest's 0700 tmp dir: the embedded server runs as user 'pgserver' when we are root.
-    With keep_logs() true at the end, only the *.log files stay (a test run's cluster is ~400 MB).
+    With keep_logs() true at the end, only the logs and screenshots stay (a test run's cluster is ~400 MB).
     """
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)
@@ -53,19 +53,19 @@ def scratch_dir(prefix: str, keep_logs: Callable[[], bool] = lambda: False) -> I
         yield path
     finally:
         if keep_logs():
-            remove_all_but_logs(path)
+            remove_all_but_evidence(path)
             print(f"\nlogs kept in {path}", file=sys.stderr)
         else:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def remove_all_but_logs(folder: Path) -> None:
+def remove_all_but_evidence(folder: Path) -> None:
     for entry in folder.iterdir():
         if entry.is_dir() and not entry.is_symlink():
-            remove_all_but_logs(entry)
+            remove_all_but_evidence(entry)
             if not any(entry.iterdir()):
                 entry.rmdir()
-        elif entry.suffix != ".log":
+        elif entry.suffix not in (".log", ".png"):
             entry.unlink()
 
 

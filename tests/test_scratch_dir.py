@@ -15,6 +15,7 @@ def populate(path):
     (path / "pgdata" / "postgresql.log").write_text("server log")
     (path / "face_detection.log").write_text("service log")
     (path / "weights.pt").write_bytes(b"\0" * 1024)
+    (path / "console.png").write_bytes(b"\x89PNG")
 
 
 def test_removed_afterwards():
@@ -31,12 +32,12 @@ def test_removed_after_an_error():
     assert not path.exists()
 
 
-def test_keeps_only_the_logs_when_asked(capsys):
+def test_keeps_only_the_logs_and_screenshots_when_asked(capsys):
     with scratch_dir("facerec-scratch-", keep_logs=lambda: True) as path:
         populate(path)
     try:
         kept = sorted(str(p.relative_to(path)) for p in path.rglob("*"))
-        assert kept == ["face_detection.log", "pgdata", "pgdata/postgresql.log"]
+        assert kept == ["console.png", "face_detection.log", "pgdata", "pgdata/postgresql.log"]
         assert str(path) in capsys.readouterr().err
     finally:
         shutil.rmtree(path)
