@@ -24,7 +24,9 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import cv2
@@ -156,30 +158,41 @@ def enrolment(url: str, size: int, rounds: int) -> float:
     return faces / (time.perf_counter() - began)
 
 
-def start_stack(
-    work: Path, extraction_env: dict | None = None, detection_env: dict | None = None
-) -> tuple[Service, Service, Path]:
-    """Embedded PostgreSQL and both services, each with its default configuration plus its env."""
-    pgdata = work / "pgdata"
-    url = embedded.start(pgdata)
-    init_db(["--url", url])
-    extraction = Service(
-        "feature_extraction", env={"FACEREC_STATE_DIR": str(work), **(extraction_env or {})}, log_path=work / "fe.log"
-    )
-    extraction.start()
-    detection = Service(
-        "face_detection",
-        env={
-            "DATABASE_URL": url,
-            "FEATURE_EXTRACTION_URL": extraction.url,
-            "FACEREC_STATE_DIR": str(work),
-            **(detection_env or {}),
-        },
-        workers=int(os.environ.get("FACE_DETECTION_WORKERS", "2")),
-        log_path=work / "fd.log",
-    )
-    detection.start()
-    return extraction, detection, pgdata
+@contextmanager
+def running_stack(
+    prefix: str,
+    extraction_env: dict | None = None,
+    detection_env: dict | None = None,
+    keep_logs: Callable[[], bool] = lambda: False,
+) -> Iterator[tuple[Service, Service]]:
+    """Embedded PostgreSQL and both services in a scratch folder, each with its default configuration
+    plus its env; all stopped, and the folder removed (see scratch_dir), afterwards."""
+    with scratch_dir(prefix, keep_logs) as work, ExitStack() as started:
+        pgdata = work / "pgdata"
+        url = embedded.start(pgdata)
+        started.callback(embedded.stop, pgdata)
+        init_db(["--url", url])
+        extraction = Service(
+            "feature_extraction",
+            env={"FACEREC_STATE_DIR": str(work), **(extraction_env or {})},
+            log_path=work / "fe.log",
+        )
+        started.callback(extraction.stop)
+        extraction.start()
+        detection = Service(
+            "face_detection",
+            env={
+                "DATABASE_URL": url,
+                "FEATURE_EXTRACTION_URL": extraction.url,
+                "FACEREC_STATE_DIR": str(work),
+                **(detection_env or {}),
+            },
+            workers=int(os.environ.get("FACE_DETECTION_WORKERS", "2")),
+            log_path=work / "fd.log",
+        )
+        started.callback(detection.stop)
+        detection.start()
+        yield extraction, detection
 
 
 def main() -> int:
@@ -192,18 +205,12 @@ def main() -> int:
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     results: dict = {"cores": usable_cores(), "seconds": args.seconds, "recognition": {}, "enrolment": {}}
-    with scratch_dir("bench-service-") as work:
-        extraction, detection, pgdata = start_stack(work)
-        try:
-            requests.post(detection.url + "/update-samples", json=[{"id": "yao", "image": data_uri(PHOTOS["1 face"])}])
-            for label, path in PHOTOS.items():
-                results["recognition"][label] = recognition_row(detection.url, path, levels, args)
-            for size in ENROL_BATCHES:
-                results["enrolment"][size] = enrolment(detection.url, size, rounds=max(1, 50 // size))
-        finally:
-            detection.stop()
-            extraction.stop()
-            embedded.stop(pgdata)
+    with running_stack("bench-service-") as (_, detection):
+        requests.post(detection.url + "/update-samples", json=[{"id": "yao", "image": data_uri(PHOTOS["1 face"])}])
+        for label, path in PHOTOS.items():
+            results["recognition"][label] = recognition_row(detection.url, path, levels, args)
+        for size in ENROL_BATCHES:
+            results["enrolment"][size] = enrolment(detection.url, size, rounds=max(1, 50 // size))
     print_table(results, levels)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

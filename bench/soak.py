@@ -36,11 +36,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from facerec.db import embedded
-from facerec.db.cli import main as init_db
+from bench.service import running_stack
 from facerec.inference.weights import vectron_model_dir
 from tests.conftest import insightface_photo
-from tests.servers import Service, scratch_dir
+from tests.servers import Service
 
 # The last photo is the heaviest, sent alone during the warm-up.
 RECOGNITION_PHOTOS = [
@@ -122,22 +121,6 @@ def worker_rss_kib(services: dict[str, Service]) -> dict[tuple[str, int], int]:
             [line] = [line for line in status.splitlines() if line.startswith("VmRSS:")]
             sizes[(name, pid)] = int(line.split()[1])
     return sizes
-
-
-def start_stack(work: Path) -> tuple[dict[str, Service], Path]:
-    pgdata = work / "pgdata"
-    url = embedded.start(pgdata)
-    init_db(["--url", url])
-    extraction = Service(
-        "feature_extraction", env={"FACEREC_STATE_DIR": str(work)}, workers=1, log_path=work / "fe.log"
-    ).start()
-    detection = Service(
-        "face_detection",
-        env={"DATABASE_URL": url, "FEATURE_EXTRACTION_URL": extraction.url, "FACEREC_STATE_DIR": str(work)},
-        workers=2,
-        log_path=work / "fd.log",
-    ).start()
-    return {"face_detection": detection, "feature_extraction": extraction}, pgdata
 
 
 def run_load(load: MixedLoad, concurrency: int, deadline: float) -> None:
@@ -227,14 +210,9 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=2.0, help="minutes whose peak RSS is compared")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
     args = parser.parse_args()
-    with scratch_dir("bench-soak-", keep_logs=lambda: True) as work:
-        services, pgdata = start_stack(work)
-        try:
-            tallies, readings, at_rest, seconds = soak(services, args)
-        finally:
-            for service in services.values():
-                service.stop()
-            embedded.stop(pgdata)
+    with running_stack("bench-soak-", keep_logs=lambda: True) as (extraction, detection):
+        services = {"face_detection": detection, "feature_extraction": extraction}
+        tallies, readings, at_rest, seconds = soak(services, args)
     print(f"soak: {seconds / 60:.1f} min at concurrency {args.concurrency}, warm-up {args.warmup_minutes:g} min")
     problems = print_report(tallies, readings, at_rest, args)
     print("\nPASS" if not problems else "\nFAIL\n" + "\n".join(problems))

@@ -20,9 +20,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.service import PHOTOS, data_uri, load, start_stack
-from facerec.db import embedded
-from tests.servers import scratch_dir
+from bench.service import PHOTOS, data_uri, load, running_stack
 
 CONFIGURATIONS = {
     "fixed (face_detection 1, feature_extraction 2 threads)": ({"FACEREC_THREADS": "1"}, {"FACEREC_THREADS": "2"}),
@@ -31,27 +29,21 @@ CONFIGURATIONS = {
 
 
 def measure(detection_env: dict, extraction_env: dict, seconds: float) -> dict:
-    with scratch_dir("threads-ab-") as work:
-        extraction, detection, pgdata = start_stack(work, extraction_env, detection_env)
-        try:
-            body = {"image": data_uri(PHOTOS["1 face"])}
-            requests.post(detection.url + "/update-samples", json=[{"id": "yao", **body}]).raise_for_status()
-            recognise = detection.url + "/face-recognition"
-            load(recognise, body, 1, 2)  # warm-up
-            result = {
-                "c1_p50_ms": load(recognise, body, 1, seconds)["p50_ms"],
-                "c4_rps": load(recognise, body, 4, seconds)["rps"],
-            }
-            batch = [{"id": f"e{i}", **body} for i in range(10)]
-            began = time.perf_counter()
-            for _ in range(3):
-                requests.post(detection.url + "/update-samples", json=batch, timeout=600).raise_for_status()
-            result["enrol10_faces_per_s"] = 3 * len(batch) / (time.perf_counter() - began)
-            return result
-        finally:
-            detection.stop()
-            extraction.stop()
-            embedded.stop(pgdata)
+    with running_stack("threads-ab-", extraction_env, detection_env) as (_, detection):
+        body = {"image": data_uri(PHOTOS["1 face"])}
+        requests.post(detection.url + "/update-samples", json=[{"id": "yao", **body}]).raise_for_status()
+        recognise = detection.url + "/face-recognition"
+        load(recognise, body, 1, 2)  # warm-up
+        result = {
+            "c1_p50_ms": load(recognise, body, 1, seconds)["p50_ms"],
+            "c4_rps": load(recognise, body, 4, seconds)["rps"],
+        }
+        batch = [{"id": f"e{i}", **body} for i in range(10)]
+        began = time.perf_counter()
+        for _ in range(3):
+            requests.post(detection.url + "/update-samples", json=batch, timeout=600).raise_for_status()
+        result["enrol10_faces_per_s"] = 3 * len(batch) / (time.perf_counter() - began)
+        return result
 
 
 def main() -> int:
