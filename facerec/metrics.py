@@ -40,6 +40,12 @@ BATCH_SIZE = Histogram(
     ["model"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+MODEL_CPU_THREADS = Counter(
+    "facerec_model_cpu_threads",
+    "Model runs on the CPU by the intra-op threads each was given: every core when the machine was otherwise "
+    "idle, fewer when busy (FACEREC_THREADS fixes the count)",
+    ["model", "threads"],
+)
 DB_QUERY_SECONDS = Histogram(
     "facerec_db_query_duration_seconds",
     "Sample store operations, waiting for a pooled connection included",

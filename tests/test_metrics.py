@@ -8,10 +8,14 @@ import signal
 import time
 import uuid
 
+import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.test_face_detection_api import enrol, recognise, sample
+from facerec.cores import usable_cores
+from facerec.inference.sessions import _other_runnable_tasks
+from tests.conftest import data_uri
+from tests.test_face_detection_api import YAO, enrol, recognise, sample
 
 
 def scrape(url: str, request_id: str = "") -> dict[tuple, float]:
@@ -91,3 +95,35 @@ def test_enrolment_and_recognition_are_measured(api, detection_service, extracti
     assert crops >= 2 + 18, "two enrolled faces and every face of players.jpg"
     extract = {"endpoint": "/extract_feature", "method": "POST", "status": "200"}
     assert grew(fe_before, fe, "facerec_http_request_duration_seconds_count", **extract) == 2
+
+
+def runs_by_threads(before: dict, after: dict, model: str) -> dict[str, float]:
+    name = "facerec_model_cpu_threads_total"
+    labels = {dict(key[1])["threads"] for key in after if key[0] == name and dict(key[1])["model"] == model}
+    return {n: value(after, name, model=model, threads=n) - value(before, name, model=model, threads=n) for n in labels}
+
+
+def wait_until_the_machine_is_idle(timeout: float = 60.0) -> None:
+    """Until no other task is runnable for half a second (e.g. gunicorn's new workers loading their models)."""
+    deadline, quiet = time.monotonic() + timeout, 0
+    while quiet < 10:
+        assert time.monotonic() < deadline, "the machine did not come to rest"
+        quiet = quiet + 1 if _other_runnable_tasks() == 0 else 0
+        time.sleep(0.05)
+
+
+def test_a_lone_request_runs_each_model_on_every_core(api, detection_service, extraction_service):
+    """One request at a time on an otherwise idle machine: each model call takes all the cores. The thread
+    that handed a call its work is not counted as busy (it was, for 5 to 70% of the recogniser's calls)."""
+    cores = usable_cores()
+    if cores < 2:
+        pytest.skip("one core: one thread whatever the load")
+    wait_until_the_machine_is_idle()
+    fd_before, fe_before = scrape(detection_service.url), scrape(extraction_service.url)
+    client, body, count = requests.Session(), {"image": data_uri(YAO)}, 60
+    for _ in range(count):
+        assert client.post(api + "/face-recognition", json=body, timeout=60).status_code == 200
+    fd, fe = scrape(detection_service.url), scrape(extraction_service.url)
+    for runs in (runs_by_threads(fd_before, fd, "scrfd_500m"), runs_by_threads(fe_before, fe, "arcface_mbf")):
+        assert sum(runs.values()) == count
+        assert runs[str(cores)] >= 0.9 * count, runs

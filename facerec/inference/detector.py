@@ -65,7 +65,7 @@ class FaceDetector(InferenceModel):
 
     def _load(self):
         path, self.weights_sha256 = resolve_buffalo_s(DETECTOR_FILE, self.settings.detector_weights)
-        session = create_onnx_session(path, self.settings)
+        session = create_onnx_session(path, self.settings, self.name)
         if session.provider == "cpu":
             # onnxruntime's CPU arena then holds one call's memory (the warm-up's, the largest batch),
             # where concurrent calls grew it to the peak of their busiest overlap. A GPU runs the

@@ -62,7 +62,7 @@ class ArcFaceMBF(Recognizer):
     def _load(self):
         path, self.weights_sha256 = resolve_buffalo_s("w600k_mbf.onnx", self.settings.arcface_weights)
         # feature_extraction runs it one micro-batch at a time: the arena stays at one batch's size.
-        return create_onnx_session(path, self.settings)
+        return create_onnx_session(path, self.settings, self.name)
 
 
 FACENET_FILE = "20180402-114759-vggface2.pt"

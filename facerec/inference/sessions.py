@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from facerec import metrics
 from facerec.cores import usable_cores
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,11 @@ class CpuThreads:
     def for_this_call(self) -> int:
         if len(self.counts) == 1:
             return self.counts[0]
+        # The thread that handed this call its work (gunicorn's poller to a request thread, a request
+        # thread to feature_extraction's batcher) is often still queued on this core, preempted by
+        # the thread it woke, and would count as busy: at one request at a time, 20 to 50% of the
+        # recogniser's calls took one thread for it. Yielding lets it reach its wait first.
+        os.sched_yield()
         others = _other_runnable_tasks()
         if others is None:
             return self.share
@@ -101,7 +108,7 @@ class OrtSession:
     (bench/RESULTS.md).
     """
 
-    def __init__(self, model_path: Path, device: str, threads: CpuThreads):
+    def __init__(self, model_path: Path, device: str, threads: CpuThreads, name: str = ""):
         import onnxruntime as ort
 
         _check_device(device)
@@ -125,6 +132,9 @@ class OrtSession:
             self._sessions.update({count: self._create(count) for count in threads.counts[:-1]})
         self._warming_up = False
         self.input_name = widest.get_inputs()[0].name
+        runs, label = metrics.MODEL_CPU_THREADS, name or model_path.stem
+        on_cpu = self.provider == "cpu"
+        self._runs_by_threads = {n: runs.labels(label, str(n)) for n in self._sessions} if on_cpu else {}
         counts = "/".join(map(str, sorted(self._sessions)))
         log.info("%s runs on %s (intra-op threads: %s)", model_path.name, self.provider, counts)
 
@@ -177,8 +187,12 @@ class OrtSession:
 
     def _session_for(self, batch: int):
         if len(self._sessions) == 1 or batch > SMALL_BATCH:
-            return self._widest
-        return self._sessions[self.threads.for_this_call()]
+            count = self.threads.counts[-1]
+        else:
+            count = self.threads.for_this_call()
+        if count in self._runs_by_threads:
+            self._runs_by_threads[count].inc()
+        return self._sessions[count]
 
 
 class TorchSession:
@@ -236,13 +250,13 @@ def _torch_cuda_available(device: str) -> bool:
     return torch.cuda.is_available()
 
 
-def create_onnx_session(model_path: Path, settings):
+def create_onnx_session(model_path: Path, settings, name: str = ""):
     """onnxruntime's CUDA provider, else onnx2torch on torch CUDA, else onnxruntime on the CPU."""
     import onnxruntime as ort
 
     _check_device(settings.device)
     if settings.device == "cpu" or CUDA in ort.get_available_providers():
-        return OrtSession(model_path, settings.device, CpuThreads.for_settings(settings))
+        return OrtSession(model_path, settings.device, CpuThreads.for_settings(settings), name)
     if _torch_cuda_available(settings.device):
         from onnx2torch import convert
 
@@ -253,4 +267,4 @@ def create_onnx_session(model_path: Path, settings):
             f"FACEREC_DEVICE=cuda but neither onnxruntime ({ort.get_available_providers()}) nor torch with "
             "onnx2torch can use CUDA here: install requirements_gpu.txt on a machine with an NVIDIA GPU"
         )
-    return OrtSession(model_path, settings.device, CpuThreads.for_settings(settings))
+    return OrtSession(model_path, settings.device, CpuThreads.for_settings(settings), name)
