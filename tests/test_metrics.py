@@ -114,7 +114,7 @@ def wait_until_the_machine_is_idle(timeout: float = 60.0) -> None:
 
 def test_a_lone_request_runs_each_model_on_every_core(api, detection_service, extraction_service):
     """One request at a time on an otherwise idle machine: each model call takes all the cores. The thread
-    that handed a call its work is not counted as busy (it was, for 5 to 70% of the recogniser's calls)."""
+    that handed a call its work is not counted as busy (it was, for 6 to 67% of the recogniser's calls)."""
     cores = usable_cores()
     if cores < 2:
         pytest.skip("one core: one thread whatever the load")

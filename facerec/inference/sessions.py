@@ -74,7 +74,7 @@ class CpuThreads:
             return self.counts[0]
         # The thread that handed this call its work (gunicorn's poller to a request thread, a request
         # thread to feature_extraction's batcher) is often still queued on this core, preempted by
-        # the thread it woke, and would count as busy: at one request at a time, 20 to 50% of the
+        # the thread it woke, and would count as busy: at one request at a time, 6 to 67% of the
         # recogniser's calls took one thread for it. Yielding lets it reach its wait first.
         os.sched_yield()
         others = _other_runnable_tasks()
