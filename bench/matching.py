@@ -24,6 +24,10 @@ own (bench_matching_SIZE_ivfflat; with --reuse, a kept gallery's index is built 
 
 Everything runs on an embedded PostgreSQL of its own in --out (raised maintenance_work_mem,
 parallel build workers and shared_buffers: the project's own server keeps its defaults).
+Its shared_buffers sit in huge pages where the kernel has them reserved (PostgreSQL's default
+huge_pages = try; --huge-pages off to compare), which took 5 to 22% (median 16%) off the 1M
+gallery's queries (bench/RESULTS.md); the report says whether it got them. Reserve them first,
+as root: `sysctl -w vm.nr_hugepages=1700` covers the 3 GB shared_buffers (3.2 GB of shared memory).
 """
 
 from __future__ import annotations
@@ -173,12 +177,12 @@ def log(message: str) -> None:
 # --- the server and its databases ----------------------------------------------------------
 
 
-def start_server(pgdata: Path) -> str:
+def start_server(pgdata: Path, huge_pages: str) -> str:
     url = embedded.start(pgdata)
     with psycopg.connect(url, autocommit=True) as conn:
-        for name, value in SERVER_SETTINGS.items():
+        for name, value in {**SERVER_SETTINGS, "huge_pages": huge_pages}.items():
             conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-    embedded.stop(pgdata)  # shared_buffers takes a restart
+    embedded.stop(pgdata)  # shared_buffers and huge_pages take a restart
     return embedded.start(pgdata)
 
 
@@ -440,20 +444,22 @@ def machine() -> dict:
     }
 
 
-def server_versions(url: str) -> dict:
+def server_about(url: str) -> dict:
     with psycopg.connect(url) as conn:
         return {
             "postgresql": conn.execute("SHOW server_version").fetchone()[0],
             "pgvector": conn.execute(
                 "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
             ).fetchone()[0],
+            "huge_pages": conn.execute("SHOW huge_pages_status").fetchone()[0],
         }
 
 
 def print_report(results: list[SizeResult], about: dict) -> None:
     print(
         f"\nmatching benchmark, {about['date']}: {about['cpus']} CPUs, {about['memory_gb']} GB, no GPU; "
-        f"PostgreSQL {about['postgresql']}, pgvector {about['pgvector']}"
+        f"PostgreSQL {about['postgresql']}, pgvector {about['pgvector']}, shared_buffers in huge pages: "
+        f"{about['huge_pages']}"
     )
     print(f"{'gallery':>9}  {'method':<44} {'p50 ms':>10} {'p95 ms':>10} {'recall@1':>8} {'speed-up (p50)':>15}")
     for result in results:
@@ -501,19 +507,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--baseline-budget-s", type=float, default=600.0, help="else extrapolate the original")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "out")
+    parser.add_argument("--huge-pages", choices=("try", "off"), default="try", help="PostgreSQL's huge_pages")
     parser.add_argument("--keep", action="store_true", help="keep the galleries' databases (and the server running)")
     parser.add_argument("--reuse", action="store_true", help="time queries on galleries an earlier --keep left")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     args.out.chmod(0o755)  # the embedded server may run as another user
-    admin_url = start_server(args.out / "pgdata")
-    about = {**machine(), **server_versions(admin_url)}
+    admin_url = start_server(args.out / "pgdata", args.huge_pages)
+    about = {**machine(), **server_about(admin_url)}
     results, baseline = [], {}
     for size in sorted(args.sizes):
         log(f"gallery of {size:,} vectors ({math.ceil(size / args.photos):,} identities)")
         results.append(run_size(admin_url, args, size, baseline))
         print_report(results, about)  # as it goes: a long run shows what it has
-    report = {"about": about, "settings": SERVER_SETTINGS, "args": vars(args), "results": [asdict(r) for r in results]}
+    settings = {**SERVER_SETTINGS, "huge_pages": args.huge_pages}
+    report = {"about": about, "settings": settings, "args": vars(args), "results": [asdict(r) for r in results]}
     path = args.out / f"matching-{datetime.now():%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps(report, indent=2, default=str))
     log(f"results in {path}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from insightface.utils import face_align
+from skimage.transform import SimilarityTransform
 
 from facerec.inference.alignment import ARCFACE_TEMPLATE_112, align_face, similarity_transform
 from tests.conftest import PACKAGE_PHOTOS
@@ -19,6 +20,19 @@ def test_recovers_a_known_similarity():
     matrix = similarity_transform(source, target)
     np.testing.assert_allclose(matrix[:, :2], scale * rotation, atol=1e-9)
     np.testing.assert_allclose(matrix[:, 2], shift, atol=1e-9)
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_same_least_squares_fit_as_scikit_image(mirrored):
+    """insightface estimates its alignment with scikit-image's Umeyama; noisy and mirrored points too."""
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        source = rng.uniform(0, 300, (5, 2))
+        if mirrored:
+            source[:, 0] *= -1  # the best proper similarity of a mirror image
+        target = ARCFACE_TEMPLATE_112 + rng.normal(0, 3, (5, 2))
+        theirs = SimilarityTransform.from_estimate(source, target).params[:2]
+        np.testing.assert_allclose(similarity_transform(source, target), theirs, atol=1e-9)
 
 
 def test_same_crop_as_insightface_norm_crop():

@@ -13,18 +13,15 @@ ARCFACE_TEMPLATE_112 = np.array(
 
 
 def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (Umeyama) mapping source points onto target points, as a 2x3 matrix."""
+    """Least-squares similarity (rotation, uniform scale, shift) mapping source points onto target
+    points, as a 2x3 matrix: Umeyama's solution, which in 2-D has a closed form (no SVD)."""
     src_mean, dst_mean = source.mean(axis=0), target.mean(axis=0)
     src, dst = source - src_mean, target - dst_mean
-    covariance = dst.T @ src / len(source)
-    u, singular, vt = np.linalg.svd(covariance)
-    sign = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[1, 1] = -1
-    rotation = u @ sign @ vt
-    scale = np.trace(np.diag(singular) @ sign) / src.var(axis=0).sum()
-    translation = dst_mean - scale * rotation @ src_mean
-    return np.hstack([scale * rotation, translation[:, None]])
+    spread = (src * src).sum()
+    cos_part = (src * dst).sum() / spread  # scale * cos(angle)
+    sin_part = (src[:, 0] * dst[:, 1] - src[:, 1] * dst[:, 0]).sum() / spread  # scale * sin(angle)
+    linear = np.array([[cos_part, -sin_part], [sin_part, cos_part]])
+    return np.hstack([linear, (dst_mean - linear @ src_mean)[:, None]])
 
 
 def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
