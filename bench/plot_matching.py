@@ -18,10 +18,13 @@ from pathlib import Path
 
 def index_label(report: dict, result: dict) -> str:
     """The timed index, from its recorded definition (else the run's arguments); a run on a kept
-    gallery carries its time, so that runs of one index on different minutes stay apart."""
+    gallery carries its time, so that runs of one index on different minutes stay apart, and a
+    server with shared_buffers in huge pages says so."""
     args = report["args"]
     options = dict(re.findall(r"(\w+)\s*=\s*'?(\d+)'?", (result.get("index") or "").partition(" WITH ")[2]))
     when = f" ({report['about']['date'][11:]})" if args.get("reuse") else ""
+    if report["about"].get("huge_pages") == "on":
+        when += ", huge pages"
     if args.get("index") == "ivfflat":
         return f"IVFFlat lists={options.get('lists') or args.get('lists') or max(1, result['size'] // 1000)}{when}"
     m = options.get("m") or args.get("m") or 16
@@ -51,7 +54,7 @@ def plot(lines: dict[str, list[tuple[int, float, float, bool]]], out: Path) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (by_size, tuning) = plt.subplots(1, 2, figsize=(15, 6))
+    figure, (by_size, tuning, target) = plt.subplots(1, 3, figsize=(22, 6))
     for label, points in sorted(lines.items(), key=lambda item: _natural(item[0])):
         if len(points) > 1:
             _size_line(by_size, label, points)
@@ -61,19 +64,25 @@ def plot(lines: dict[str, list[tuple[int, float, float, bool]]], out: Path) -> N
         index, found, setting = label.rpartition(", ")
         if found and not label.startswith("original"):
             curves[index] += [(ms, recall, setting) for size, ms, recall, _ in points if size == largest]
-    for index, points in sorted(curves.items()):
-        points.sort()
-        tuning.plot([p[0] for p in points], [p[1] for p in points], "o-", label=index)
-        for ms, recall, setting in points:
-            note = setting.replace("_search", "")
-            tuning.annotate(note, (ms, recall), textcoords="offset points", xytext=(4, -10), fontsize=7)
-    tuning.axvline(10, color="grey", linewidth=0.8, linestyle=":")
-    tuning.axhline(0.99, color="grey", linewidth=0.8, linestyle=":")
-    tuning.set(xlabel="p50 query time (ms)", ylabel="recall@1", title=f"{largest:,} vectors: recall against time")
-    tuning.legend(fontsize=7)
-    tuning.grid(True, linewidth=0.3)
+    _tuning_curves(tuning, curves, f"{largest:,} vectors: recall against time")
+    _tuning_curves(target, curves, f"{largest:,} vectors, near the target (p50 < 10 ms at recall@1 >= 0.99)")
+    target.set(xlim=(4, 16), ylim=(0.96, 1.0))
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=110, bbox_inches="tight")
+
+
+def _tuning_curves(axes, curves: dict[str, list[tuple[float, float, str]]], title: str) -> None:
+    for index, points in sorted(curves.items()):
+        points.sort()
+        axes.plot([p[0] for p in points], [p[1] for p in points], "o-", label=index)
+        for ms, recall, setting in points:
+            note = setting.replace("_search", "")
+            axes.annotate(note, (ms, recall), textcoords="offset points", xytext=(4, -10), fontsize=7, clip_on=True)
+    axes.axvline(10, color="grey", linewidth=0.8, linestyle=":")
+    axes.axhline(0.99, color="grey", linewidth=0.8, linestyle=":")
+    axes.set(xlabel="p50 query time (ms)", ylabel="recall@1", title=title)
+    axes.legend(fontsize=7)
+    axes.grid(True, linewidth=0.3)
 
 
 def _size_line(axes, label: str, points: list[tuple[int, float, float, bool]]) -> None:

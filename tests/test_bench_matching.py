@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from bench.matching import main
+from bench.plot_matching import index_label
 from facerec.db import embedded, schema
 from tests.servers import scratch_dir
 
@@ -59,3 +60,11 @@ def test_ours_against_the_original_then_a_kept_gallery_rebuilt(out):
     assert report["about"]["huge_pages"] == "off" and report["settings"]["huge_pages"] == "off"
     third = report["result"]
     assert "USING hnsw" in third["index"] and "ef_construction='32'" in third["index"]
+
+
+def test_plot_labels_name_the_graph_the_minute_and_huge_pages():
+    report = {"args": {"reuse": True, "m": None}, "about": {"date": "2026-11-28 21:57 UTC", "huge_pages": "on"}}
+    result = {"size": 1_000_000, "index": "CREATE INDEX ... USING hnsw (...) WITH (m='24', ef_construction='200')"}
+    assert index_label(report, result) == "HNSW m=24, ef_construction=200 (21:57 UTC), huge pages"
+    report["about"]["huge_pages"] = "off"
+    assert index_label(report, result) == "HNSW m=24, ef_construction=200 (21:57 UTC)"
