@@ -183,7 +183,7 @@ def _letterbox_into(canvas: np.ndarray, image: np.ndarray) -> float:
     height, width = image.shape[:2]
     scale = size / max(height, width)
     new_width, new_height = (size, int(height * scale)) if width >= height else (int(width * scale), size)
-    canvas[:new_height, :new_width] = cv2.resize(image, (new_width, new_height))
+    cv2.resize(image, (new_width, new_height), dst=canvas[:new_height, :new_width])  # in place, no copy
     return new_height / height
 
 
