@@ -40,6 +40,12 @@ def test_same_faces_as_insightface_scrfd(detector, path):
     np.testing.assert_allclose([f.score for f in ours], boxes[:, 4], atol=1e-4)
 
 
+@pytest.mark.parametrize("shape", [(120, 90, 4), (120, 90)], ids=["BGRA", "grey"])
+def test_an_image_that_is_not_bgr_is_refused_not_blank(detector, shape):
+    with pytest.raises(ValueError, match="expected a BGR image"):
+        detector.predict(np.full(shape, 128, dtype=np.uint8))
+
+
 def test_a_batch_equals_one_image_at_a_time(detector):
     images = [cv2.imread(str(path)) for path in PHOTOS]
     batched = FaceDetector(Settings(device="cpu", det_batch=len(PHOTOS))).detect_batch(images)

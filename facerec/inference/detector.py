@@ -183,7 +183,9 @@ def _letterbox_into(canvas: np.ndarray, image: np.ndarray) -> float:
     height, width = image.shape[:2]
     scale = size / max(height, width)
     new_width, new_height = (size, int(height * scale)) if width >= height else (int(width * scale), size)
-    cv2.resize(image, (new_width, new_height), dst=canvas[:new_height, :new_width])  # in place, no copy
+    resized = cv2.resize(image, (new_width, new_height), dst=canvas[:new_height, :new_width])  # in place, no copy
+    if not np.may_share_memory(resized, canvas):  # OpenCV made a new image: dst did not fit (not 3 channels)
+        raise ValueError(f"expected a BGR image, got one of shape {image.shape}")
     return new_height / height
 
 
