@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     for identity, vectors in gallery.chunks():
         exact.update(identity, vectors)
     pgdata = args.out / "pgdata"
-    admin_url = embedded.running_url(pgdata) or start_server(pgdata, "try")
+    admin_url = embedded.running_url(pgdata) or start_server(pgdata)
     url = kept_database(admin_url, f"bench_matching_{args.size}", args.size)
     if url is None:
         raise SystemExit(f"no kept gallery of {args.size} in {args.out}: run bench/matching.py --keep first")

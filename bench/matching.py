@@ -60,6 +60,7 @@ SERVER_SETTINGS = {
     "maintenance_work_mem": "5GB",  # the 1M graph fits: the build never spills to disk
     "max_parallel_maintenance_workers": "1",  # 2 cores: the leader and one worker
     "max_wal_size": "8GB",
+    "huge_pages": "try",  # PostgreSQL's default: shared_buffers in huge pages where the kernel has them reserved
 }
 
 
@@ -177,10 +178,10 @@ def log(message: str) -> None:
 # --- the server and its databases ----------------------------------------------------------
 
 
-def start_server(pgdata: Path, huge_pages: str) -> str:
+def start_server(pgdata: Path, settings: dict[str, str] = SERVER_SETTINGS) -> str:
     url = embedded.start(pgdata)
     with psycopg.connect(url, autocommit=True) as conn:
-        for name, value in {**SERVER_SETTINGS, "huge_pages": huge_pages}.items():
+        for name, value in settings.items():
             conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
     embedded.stop(pgdata)  # shared_buffers and huge_pages take a restart
     return embedded.start(pgdata)
@@ -513,14 +514,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     args.out.chmod(0o755)  # the embedded server may run as another user
-    admin_url = start_server(args.out / "pgdata", args.huge_pages)
+    settings = {**SERVER_SETTINGS, "huge_pages": args.huge_pages}
+    admin_url = start_server(args.out / "pgdata", settings)
     about = {**machine(), **server_about(admin_url)}
     results, baseline = [], {}
     for size in sorted(args.sizes):
         log(f"gallery of {size:,} vectors ({math.ceil(size / args.photos):,} identities)")
         results.append(run_size(admin_url, args, size, baseline))
         print_report(results, about)  # as it goes: a long run shows what it has
-    settings = {**SERVER_SETTINGS, "huge_pages": args.huge_pages}
     report = {"about": about, "settings": settings, "args": vars(args), "results": [asdict(r) for r in results]}
     path = args.out / f"matching-{datetime.now():%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps(report, indent=2, default=str))

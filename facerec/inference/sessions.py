@@ -255,16 +255,15 @@ def create_onnx_session(model_path: Path, settings, name: str = ""):
     import onnxruntime as ort
 
     _check_device(settings.device)
-    if settings.device == "cpu" or CUDA in ort.get_available_providers():
-        return OrtSession(model_path, settings.device, CpuThreads.for_settings(settings), name)
-    if _torch_cuda_available(settings.device):
-        from onnx2torch import convert
+    if settings.device != "cpu" and CUDA not in ort.get_available_providers():
+        if _torch_cuda_available(settings.device):
+            from onnx2torch import convert
 
-        log.info("onnxruntime has no CUDA provider: %s runs on torch CUDA through onnx2torch", model_path.name)
-        return TorchSession(convert(str(model_path)), "cuda", settings.intra_op_threads(), fp16=settings.fp16)
-    if settings.device == "cuda":
-        raise RuntimeError(
-            f"FACEREC_DEVICE=cuda but neither onnxruntime ({ort.get_available_providers()}) nor torch with "
-            "onnx2torch can use CUDA here: install requirements_gpu.txt on a machine with an NVIDIA GPU"
-        )
+            log.info("onnxruntime has no CUDA provider: %s runs on torch CUDA through onnx2torch", model_path.name)
+            return TorchSession(convert(str(model_path)), "cuda", settings.intra_op_threads(), fp16=settings.fp16)
+        if settings.device == "cuda":
+            raise RuntimeError(
+                f"FACEREC_DEVICE=cuda but neither onnxruntime ({ort.get_available_providers()}) nor torch with "
+                "onnx2torch can use CUDA here: install requirements_gpu.txt on a machine with an NVIDIA GPU"
+            )
     return OrtSession(model_path, settings.device, CpuThreads.for_settings(settings), name)
