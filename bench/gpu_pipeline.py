@@ -87,11 +87,11 @@ def detector_stages(detector: FaceDetector, seconds: float) -> dict:
 
     letterbox()
     select = lambda outputs, xp: _candidates(outputs, threshold, xp)  # noqa: E731
-    candidates = session.run_images(batch, 127.5, 1 / 128, select=select)
+    candidates = session.run_images(batch, select=select)
     steps = {
         "letterbox": letterbox,
-        "model, candidates picked on the device": lambda: session.run_images(batch, 127.5, 1 / 128, select=select),
-        "model, every anchor copied back": lambda: session.run_images(batch, 127.5, 1 / 128),
+        "model, candidates picked on the device": lambda: session.run_images(batch, select=select),
+        "model, every anchor copied back": lambda: session.run_images(batch),
         "decode and NMS": lambda: _decode(candidates, size, scales, 0, [image.shape[:2]] * count, threshold),
         "detect_batch, all of it": lambda: detector.detect_batch([image] * count),
     }

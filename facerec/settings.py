@@ -33,7 +33,7 @@ class Settings:
     # Models
     embedding_model: str = _setting("FACEREC_EMBEDDING_MODEL", "arcface_mbf", "arcface_mbf or facenet")
     device: str = _setting("FACEREC_DEVICE", "auto", "auto, cpu or cuda")
-    fp16: bool = _setting("FACEREC_FP16", False, "half precision on CUDA (torch sessions)")
+    fp16: bool = _setting("FACEREC_FP16", False, "half precision on CUDA (ignored on the CPU)")
     threads: int = _setting("FACEREC_THREADS", 0, "intra-op threads per model call; 0 = by the machine's load")
     detector_weights: str = _setting("FACEREC_DETECTOR_WEIGHTS", "", "path to scrfd_500m_bnkps.onnx")
     arcface_weights: str = _setting("FACEREC_ARCFACE_WEIGHTS", "", "path to w600k_mbf.onnx")

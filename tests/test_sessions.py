@@ -3,31 +3,36 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import numpy as np
 import pytest
 
+from facerec.inference.detector import DETECTOR_FILE
+from facerec.inference.detector import SCALING as DETECTOR_SCALING
+from facerec.inference.recognizers import ArcFaceMBF
 from facerec.inference.sessions import SMALL_BATCH, CpuThreads, OrtSession, TorchSession, create_onnx_session
 from facerec.inference.weights import vectron_model_dir
 from facerec.settings import Settings
 
-MODELS = [("w600k_mbf.onnx", 1 / 127.5, (4, 112, 112, 3)), ("scrfd_500m_bnkps.onnx", 1 / 128, (2, 640, 640, 3))]
+ARCFACE = ArcFaceMBF.scaling
+MODELS = [("w600k_mbf.onnx", ARCFACE, (4, 112, 112, 3)), (DETECTOR_FILE, DETECTOR_SCALING, (2, 640, 640, 3))]
 
 
-@pytest.mark.parametrize("name, scale, shape", MODELS, ids=[m[0] for m in MODELS])
-def test_onnx2torch_matches_onnxruntime(name, scale, shape):
+@pytest.mark.parametrize("name, scaling, shape", MODELS, ids=[m[0] for m in MODELS])
+def test_onnx2torch_matches_onnxruntime(name, scaling, shape):
     onnx2torch = pytest.importorskip("onnx2torch")
     path = vectron_model_dir() / name
     images = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
-    torch_outputs = TorchSession(onnx2torch.convert(str(path)), "cpu", 2).run_images(images, 127.5, scale)
-    ort_outputs = OrtSession(path, "cpu", CpuThreads.fixed(2)).run_images(images, 127.5, scale)
+    torch_outputs = TorchSession(onnx2torch.convert(str(path)), "cpu", 2, scaling).run_images(images)
+    ort_outputs = OrtSession(path, "cpu", CpuThreads.fixed(2), scaling).run_images(images)
     assert len(torch_outputs) == len(ort_outputs)
     for ours, theirs in zip(torch_outputs, ort_outputs, strict=True):
         np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
 
 def test_cpu_is_onnxruntime():
-    session = create_onnx_session(vectron_model_dir() / "w600k_mbf.onnx", Settings(device="cpu"))
+    session = create_onnx_session(vectron_model_dir() / "w600k_mbf.onnx", Settings(device="cpu"), ARCFACE)
     assert isinstance(session, OrtSession) and session.provider == "cpu"
 
 
@@ -37,7 +42,7 @@ def test_cuda_without_a_gpu_fails_with_a_clear_message():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(RuntimeError, match="FACEREC_DEVICE=cuda"):
-        create_onnx_session(vectron_model_dir() / "w600k_mbf.onnx", Settings(device="cuda"))
+        create_onnx_session(vectron_model_dir() / "w600k_mbf.onnx", Settings(device="cuda"), ARCFACE)
 
 
 def test_auto_without_a_gpu_warns(caplog):
@@ -46,14 +51,14 @@ def test_auto_without_a_gpu_warns(caplog):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with caplog.at_level(logging.WARNING):
-        session = create_onnx_session(vectron_model_dir() / "w600k_mbf.onnx", Settings(device="auto"))
+        session = create_onnx_session(vectron_model_dir() / "w600k_mbf.onnx", Settings(device="auto"), ARCFACE)
     assert session.provider == "cpu"
     assert "runs on the CPU" in caplog.text
 
 
 def test_unknown_device_is_refused():
     with pytest.raises(ValueError, match="auto, cpu or cuda"):
-        create_onnx_session(vectron_model_dir() / "w600k_mbf.onnx", Settings(device="tpu"))
+        create_onnx_session(vectron_model_dir() / "w600k_mbf.onnx", Settings(device="tpu"), ARCFACE)
 
 
 def test_detector_on_torch_finds_the_same_faces_as_on_onnxruntime():
@@ -61,12 +66,14 @@ def test_detector_on_torch_finds_the_same_faces_as_on_onnxruntime():
     onnx2torch = pytest.importorskip("onnx2torch")
     import cv2
 
-    from facerec.inference.detector import DETECTOR_FILE, FaceDetector
+    from facerec.inference.detector import FaceDetector
 
     photos = [cv2.imread(str(vectron_model_dir() / name)) for name in ("players.jpg", "yaoming.jpg", "gdp.jpg")]
     on_ort = FaceDetector(Settings(device="cpu")).detect_batch(photos)
     on_torch = FaceDetector(Settings(device="cpu"))
-    on_torch._session = TorchSession(onnx2torch.convert(str(vectron_model_dir() / DETECTOR_FILE)), "cpu", 2)
+    on_torch._session = TorchSession(
+        onnx2torch.convert(str(vectron_model_dir() / DETECTOR_FILE)), "cpu", 2, DETECTOR_SCALING
+    )
     for ours, theirs in zip(on_torch.detect_batch(photos), on_ort, strict=True):
         assert len(ours) == len(theirs) > 0
         np.testing.assert_allclose([f.box for f in ours], [f.box for f in theirs], atol=0.05)
@@ -119,30 +126,45 @@ class RunCounter:
 def test_warm_up_runs_every_thread_count_and_a_call_one(monkeypatch):
     from facerec.inference import sessions
 
-    session = OrtSession(vectron_model_dir() / "w600k_mbf.onnx", "cpu", CpuThreads((1, 2), share=1, cores=2))
+    session = OrtSession(vectron_model_dir() / "w600k_mbf.onnx", "cpu", CpuThreads((1, 2), share=1, cores=2), ARCFACE)
     session._sessions = {count: RunCounter(one) for count, one in session._sessions.items()}
     images = np.random.default_rng(0).integers(0, 255, (2, 112, 112, 3), dtype=np.uint8)
     with session.warming_up():
-        session.run_images(images, 127.5, 1 / 127.5)
+        session.run_images(images)
     assert {count: counter.runs for count, counter in session._sessions.items()} == {1: 1, 2: 1}
     outputs = {}
     for others, count in [(0, 2), (3, 1)]:
         monkeypatch.setattr(sessions, "_other_runnable_tasks", lambda others=others: others)
-        outputs[count] = session.run_images(images, 127.5, 1 / 127.5)[0]
+        outputs[count] = session.run_images(images)[0]
         assert session._sessions[count].runs == 2
     np.testing.assert_allclose(outputs[1], outputs[2], atol=1e-5)
     big = np.repeat(images, SMALL_BATCH, axis=0)  # past SMALL_BATCH: the widest, whose arena took the warm-up's
-    session.run_images(big, 127.5, 1 / 127.5)
+    session.run_images(big)
     assert {count: counter.runs for count, counter in session._sessions.items()} == {1: 2, 2: 3}
 
 
 def test_a_session_with_one_thread_count_warms_up_and_runs_on_it():
     """On a GPU there is one session whatever the thread counts: warm-up and calls both use it."""
-    session = OrtSession(vectron_model_dir() / "w600k_mbf.onnx", "cpu", CpuThreads((1, 2), share=1, cores=2))
+    session = OrtSession(vectron_model_dir() / "w600k_mbf.onnx", "cpu", CpuThreads((1, 2), share=1, cores=2), ARCFACE)
     del session._sessions[1]  # the layout on a GPU: only the widest
     session._sessions = {2: RunCounter(session._sessions[2])}
     images = np.zeros((2, 112, 112, 3), dtype=np.uint8)
     with session.warming_up():
-        session.run_images(images, 127.5, 1 / 127.5)
-    session.run_images(images, 127.5, 1 / 127.5)
+        session.run_images(images)
+    session.run_images(images)
     assert session._sessions[2].runs == 2
+
+
+def test_onnxruntime_gets_the_cuda_libraries_before_a_cuda_session(monkeypatch):
+    """onnxruntime-gpu finds pip-installed CUDA and cuDNN once torch has loaded them and preload_dlls() has run."""
+    import onnxruntime
+
+    from facerec.inference import sessions
+
+    preloads = []
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [sessions.CUDA, sessions.CPU])
+    monkeypatch.setattr(onnxruntime, "preload_dlls", lambda: preloads.append(1), raising=False)
+    assert sessions._onnxruntime_providers("cpu", "w600k_mbf.onnx") == [sessions.CPU]
+    assert preloads == []
+    assert sessions._onnxruntime_providers("auto", "w600k_mbf.onnx") == [sessions.CUDA, sessions.CPU]
+    assert preloads == [1] and "torch" in sys.modules

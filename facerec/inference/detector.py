@@ -17,11 +17,13 @@ import cv2
 import numpy as np
 
 from facerec.inference.base import InferenceModel
+from facerec.inference.onnx_graphs import PixelScaling
 from facerec.inference.sessions import create_onnx_session
 from facerec.inference.weights import resolve_buffalo_s
 from facerec.settings import Settings
 
 DETECTOR_FILE = "scrfd_500m_bnkps.onnx"
+SCALING = PixelScaling(mean=127.5, scale=1 / 128)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class FaceDetector(InferenceModel):
 
     def _load(self):
         path, self.weights_sha256 = resolve_buffalo_s(DETECTOR_FILE, self.settings.detector_weights)
-        session = create_onnx_session(path, self.settings, self.name)
+        session = create_onnx_session(path, self.settings, SCALING, self.name)
         if session.provider == "cpu":
             # onnxruntime's CPU arena then holds one call's memory (the warm-up's, the largest batch),
             # where concurrent calls grew it to the peak of their busiest overlap. A GPU runs the
@@ -109,9 +111,7 @@ class FaceDetector(InferenceModel):
         scales = np.array([_letterbox_into(batch[index], _pad(image, pad)) for index, image in enumerate(images)])
         threshold = self.settings.det_threshold
         with self._one_call_at_a_time:
-            candidates = self._session.run_images(
-                batch, 127.5, 1.0 / 128.0, select=lambda outputs, xp: _candidates(outputs, threshold, xp)
-            )
+            candidates = self._session.run_images(batch, select=lambda outputs, xp: _candidates(outputs, threshold, xp))
         return _decode(candidates, size, scales, pad, [image.shape[:2] for image in images], threshold)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from facerec.errors import ModelUnavailable
 from facerec.inference.base import InferenceModel
+from facerec.inference.onnx_graphs import PixelScaling
 from facerec.inference.sessions import TorchSession, create_onnx_session
 from facerec.inference.weights import resolve_buffalo_s, sha256_of
 from facerec.settings import Settings
@@ -46,7 +47,7 @@ class Recognizer(InferenceModel):
         self.predict(np.zeros((self.settings.batch_max, size, size, 3), dtype=np.uint8))
 
     def _predict(self, crops: np.ndarray) -> np.ndarray:
-        vectors = self._session.run_images(crops, 127.5, 1.0 / self._scale)[0].astype(np.float32)
+        vectors = self._session.run_images(crops)[0].astype(np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
@@ -57,12 +58,12 @@ class ArcFaceMBF(Recognizer):
     name = "arcface_mbf"
     # default_min_similarity measured and explained in the README's "Thresholds"
     spec = EmbeddingSpec(model=name, dim=512, crop_size=112, default_min_similarity=0.35)
-    _scale = 127.5
+    scaling = PixelScaling(mean=127.5, scale=1 / 127.5)
 
     def _load(self):
         path, self.weights_sha256 = resolve_buffalo_s("w600k_mbf.onnx", self.settings.arcface_weights)
         # feature_extraction runs it one micro-batch at a time: the arena stays at one batch's size.
-        return create_onnx_session(path, self.settings, self.name)
+        return create_onnx_session(path, self.settings, self.scaling, self.name)
 
 
 FACENET_FILE = "20180402-114759-vggface2.pt"
@@ -73,7 +74,7 @@ class FaceNet(Recognizer):
 
     name = "facenet"
     spec = EmbeddingSpec(model=name, dim=512, crop_size=160, default_min_similarity=0.35)  # not measured here
-    _scale = 128.0  # facenet-pytorch's fixed_image_standardization
+    scaling = PixelScaling(mean=127.5, scale=1 / 128.0)  # facenet-pytorch's fixed_image_standardization
 
     def _load(self) -> TorchSession:
         from facenet_pytorch import InceptionResnetV1
@@ -88,7 +89,8 @@ class FaceNet(Recognizer):
         except Exception as error:
             raise ModelUnavailable(f"{path} is not a facenet InceptionResnetV1 state dict: {error}") from None
         self.weights_sha256 = sha256_of(path)
-        return TorchSession(module, self.settings.device, self.settings.intra_op_threads(), fp16=self.settings.fp16)
+        threads = self.settings.intra_op_threads()
+        return TorchSession(module, self.settings.device, threads, self.scaling, fp16=self.settings.fp16)
 
     def _weights_path(self) -> Path:
         if self.settings.facenet_weights:

@@ -1,10 +1,10 @@
 """Execution sessions (onnxruntime, torch), kept apart from the models that use them.
 
-Every session's run_images() takes uint8 BGR images (N x H x W x 3), turns them into the model's
-normalised RGB NCHW input where the model runs (on the GPU for torch CUDA, so only bytes travel),
-and returns the model's outputs as NumPy arrays; a model that needs only part of its outputs
-passes select(outputs, xp), run where the outputs are (xp: numpy or torch), so that only that
-part leaves the device.
+Every session's run_images() takes uint8 BGR images (N x H x W x 3) and returns the model's outputs
+as NumPy arrays. The normalised RGB NCHW input is made where the model runs (on a GPU: onnxruntime
+by nodes added in front of its graph, torch on its device), so that only bytes travel to a GPU; a
+model that needs only part of its outputs passes select(outputs, xp), run where the outputs are
+(xp: numpy or torch), so that only that part leaves the device.
 A session says which device it really runs on; asking for CUDA where there is none fails,
 and 'auto' falling back to the CPU is logged as a warning, never silent.
 On the CPU, an onnxruntime session picks each call's intra-op thread count (CpuThreads).
@@ -25,6 +25,7 @@ import numpy as np
 
 from facerec import metrics
 from facerec.cores import usable_cores
+from facerec.inference.onnx_graphs import PixelScaling, in_half_precision, with_pixel_input
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,36 @@ def _other_runnable_tasks() -> int | None:
         return None
 
 
+def _onnxruntime_providers(device: str, model_name: str) -> list[str]:
+    """CUDA then the CPU where onnxruntime has CUDA and it is not refused; a missing CUDA fails
+    where it was asked for and is a warning under 'auto'."""
+    import onnxruntime as ort
+
+    _check_device(device)
+    available = ort.get_available_providers()
+    if device == "cuda" and CUDA not in available:
+        raise RuntimeError(
+            f"FACEREC_DEVICE=cuda but onnxruntime offers only {available}: install onnxruntime-gpu "
+            "(requirements_gpu.txt) and the CUDA libraries"
+        )
+    if device == "cpu" or CUDA not in available:
+        if device == "auto":
+            log.warning("no CUDA provider in onnxruntime; %s runs on the CPU", model_name)
+        return [CPU]
+    _load_cuda_libraries(ort)
+    return [CUDA, CPU]
+
+
+def _load_cuda_libraries(ort) -> None:
+    """onnxruntime-gpu loads CUDA and cuDNN when its first CUDA session starts, from the library path
+    only; where they came as pip wheels (nvidia-*, torch's dependencies) it finds them once torch has
+    loaded them or preload_dlls() has (onnxruntime's "Compatibility with PyTorch")."""
+    if importlib.util.find_spec("torch") is not None:
+        import torch  # noqa: F401  (its CUDA libraries, loaded first, are the ones both then use)
+    if hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()
+
+
 def _check_device(device: str) -> None:
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
@@ -106,39 +137,56 @@ class OrtSession:
     batcher thread) and warm up at their largest call, so the arena takes its size at start; with
     concurrent calls it kept the peak of their busiest overlap, rising in steps over a soak
     (bench/RESULTS.md).
+    On a GPU the graph takes the pixels and normalises them there (onnx_graphs.with_pixel_input),
+    so that only bytes travel; on the CPU OpenCV makes the float blob the graph takes: as fast, and
+    the blob, being the graph's input, takes nothing from the arena, where the graph's own float
+    copies kept 40 MB more in feature_extraction (bench/RESULTS.md).
     """
 
-    def __init__(self, model_path: Path, device: str, threads: CpuThreads, name: str = ""):
-        import onnxruntime as ort
-
-        _check_device(device)
-        available = ort.get_available_providers()
-        if device == "cuda" and CUDA not in available:
-            raise RuntimeError(
-                f"FACEREC_DEVICE=cuda but onnxruntime offers only {available}: install onnxruntime-gpu "
-                "(requirements_gpu.txt) and the CUDA libraries"
-            )
-        self._providers = [CUDA, CPU] if device != "cpu" and CUDA in available else [CPU]
-        if device == "auto" and CUDA not in available:
-            log.warning("no CUDA provider in onnxruntime; %s runs on the CPU", model_path.name)
-        self._model_path = model_path
-        self.threads = threads
-        widest = self._create(threads.counts[-1])
-        if device == "cuda" and widest.get_providers()[0] != CUDA:
-            raise RuntimeError(f"CUDA provider failed to initialise for {model_path.name}")
+    def __init__(
+        self,
+        model_path: Path,
+        device: str,
+        threads: CpuThreads,
+        scaling: PixelScaling,
+        name: str = "",
+        fp16: bool = False,
+        pixels_in_graph: bool | None = None,
+    ):
+        self._providers = _onnxruntime_providers(device, model_path.name)
+        on_cuda = CUDA in self._providers
+        self.scaling, self.threads = scaling, threads
+        self.fp16 = fp16 and on_cuda  # as torch sessions: half precision on a GPU only
+        self._pixels_in_graph = on_cuda if pixels_in_graph is None else pixels_in_graph
+        widest = self._create(model_path, threads.counts[-1])
+        if on_cuda and widest.get_providers()[0] != CUDA:
+            if device == "cuda":
+                raise RuntimeError(f"CUDA provider failed to initialise for {model_path.name}")
+            log.warning("onnxruntime's CUDA provider failed to initialise; %s runs on the CPU", model_path.name)
+            self._providers, self.fp16, self._pixels_in_graph = [CPU], False, bool(pixels_in_graph)
+            widest = self._create(model_path, threads.counts[-1])
         # One session per thread count (onnxruntime fixes a session's pool); on a GPU one is enough.
         self._sessions = {threads.counts[-1]: widest}
         if widest.get_providers()[0] != CUDA:
-            self._sessions.update({count: self._create(count) for count in threads.counts[:-1]})
+            self._sessions.update({count: self._create(model_path, count) for count in threads.counts[:-1]})
+        self._input_name = widest.get_inputs()[0].name
         self._warming_up = False
-        self.input_name = widest.get_inputs()[0].name
         runs, label = metrics.MODEL_CPU_THREADS, name or model_path.stem
         on_cpu = self.provider == "cpu"
         self._runs_by_threads = {n: runs.labels(label, str(n)) for n in self._sessions} if on_cpu else {}
         counts = "/".join(map(str, sorted(self._sessions)))
         log.info("%s runs on %s (intra-op threads: %s)", model_path.name, self.provider, counts)
 
-    def _create(self, threads: int):
+    def _graph(self, model_path: Path) -> str | bytes:
+        """The model file as it is, or its graph taking pixels, in float16 if asked."""
+        if not self._pixels_in_graph:
+            return str(model_path)
+        import onnx
+
+        model = onnx.load(str(model_path))
+        return with_pixel_input(in_half_precision(model) if self.fp16 else model, self.scaling).SerializeToString()
+
+    def _create(self, model_path: Path, threads: int):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -154,7 +202,7 @@ class OrtSession:
         # allocates alike, within what the warm-up at the largest batch took.
         options.enable_mem_pattern = False
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return ort.InferenceSession(str(self._model_path), options, providers=self._providers)
+        return ort.InferenceSession(self._graph(model_path), options, providers=self._providers)
 
     @property
     def _widest(self):
@@ -162,7 +210,7 @@ class OrtSession:
 
     @property
     def provider(self) -> str:
-        return "cuda" if self._widest.get_providers()[0] == CUDA else "cpu"
+        return ("cuda" if self._widest.get_providers()[0] == CUDA else "cpu") + ("-fp16" if self.fp16 else "")
 
     @contextmanager
     def warming_up(self) -> Iterator[None]:
@@ -173,16 +221,17 @@ class OrtSession:
         finally:
             self._warming_up = False
 
-    def run_images(
-        self, images: np.ndarray, mean: float, scale: float, select: Select | None = None
-    ) -> list[np.ndarray]:
-        size = images.shape[2], images.shape[1]
-        blob = cv2.dnn.blobFromImages(list(images), scale, size, (mean, mean, mean), swapRB=True)
+    def run_images(self, images: np.ndarray, select: Select | None = None) -> list[np.ndarray]:
+        if self._pixels_in_graph:
+            feed = np.ascontiguousarray(images)
+        else:
+            size, mean = (images.shape[2], images.shape[1]), self.scaling.mean
+            feed = cv2.dnn.blobFromImages(list(images), self.scaling.scale, size, (mean, mean, mean), swapRB=True)
         if self._warming_up:
             for narrower in (session for session in self._sessions.values() if session is not self._widest):
-                narrower.run(None, {self.input_name: blob[:SMALL_BATCH]})
-        session = self._widest if self._warming_up else self._session_for(len(blob))
-        outputs = session.run(None, {self.input_name: blob})
+                narrower.run(None, {self._input_name: feed[:SMALL_BATCH]})
+        session = self._widest if self._warming_up else self._session_for(len(feed))
+        outputs = session.run(None, {self._input_name: feed})
         return select(outputs, np) if select else outputs
 
     def _session_for(self, batch: int):
@@ -198,7 +247,7 @@ class OrtSession:
 class TorchSession:
     """A torch module in eval mode on the requested device."""
 
-    def __init__(self, module, device: str, threads: int, fp16: bool = False):
+    def __init__(self, module, device: str, threads: int, scaling: PixelScaling, fp16: bool = False):
         import torch
 
         _check_device(device)
@@ -214,6 +263,7 @@ class TorchSession:
         # workers and micro-batches of every size it stalled requests for seconds (seen on an H200).
         self.dtype = torch.float16 if fp16 and self.device.type == "cuda" else torch.float32
         self.module = module.eval().to(self.device, self.dtype)
+        self.scaling = scaling
         self._torch = torch
 
     @property
@@ -224,14 +274,12 @@ class TorchSession:
         """One module, one thread count: a warm-up run is an ordinary run."""
         return nullcontext()
 
-    def run_images(
-        self, images: np.ndarray, mean: float, scale: float, select: Select | None = None
-    ) -> list[np.ndarray]:
+    def run_images(self, images: np.ndarray, select: Select | None = None) -> list[np.ndarray]:
         torch = self._torch
         with torch.inference_mode():
             pixels = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
             rgb = pixels.flip(-1).permute(0, 3, 1, 2).to(self.dtype)
-            outputs = self.module((rgb - mean) * scale)
+            outputs = self.module((rgb - self.scaling.mean) * self.scaling.scale)
             outputs = list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
             if select:
                 outputs = select(outputs, torch)
@@ -250,7 +298,7 @@ def _torch_cuda_available(device: str) -> bool:
     return torch.cuda.is_available()
 
 
-def create_onnx_session(model_path: Path, settings, name: str = ""):
+def create_onnx_session(model_path: Path, settings, scaling: PixelScaling, name: str = ""):
     """onnxruntime's CUDA provider, else onnx2torch on torch CUDA, else onnxruntime on the CPU."""
     import onnxruntime as ort
 
@@ -260,10 +308,12 @@ def create_onnx_session(model_path: Path, settings, name: str = ""):
             from onnx2torch import convert
 
             log.info("onnxruntime has no CUDA provider: %s runs on torch CUDA through onnx2torch", model_path.name)
-            return TorchSession(convert(str(model_path)), "cuda", settings.intra_op_threads(), fp16=settings.fp16)
+            module = convert(str(model_path))
+            return TorchSession(module, "cuda", settings.intra_op_threads(), scaling, fp16=settings.fp16)
         if settings.device == "cuda":
             raise RuntimeError(
                 f"FACEREC_DEVICE=cuda but neither onnxruntime ({ort.get_available_providers()}) nor torch with "
                 "onnx2torch can use CUDA here: install requirements_gpu.txt on a machine with an NVIDIA GPU"
             )
-    return OrtSession(model_path, settings.device, CpuThreads.for_settings(settings), name)
+    threads = CpuThreads.for_settings(settings)
+    return OrtSession(model_path, settings.device, threads, scaling, name, fp16=settings.fp16)
