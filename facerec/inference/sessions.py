@@ -222,17 +222,20 @@ class OrtSession:
             self._warming_up = False
 
     def run_images(self, images: np.ndarray, select: Select | None = None) -> list[np.ndarray]:
-        if self._pixels_in_graph:
-            feed = np.ascontiguousarray(images)
-        else:
-            size, mean = (images.shape[2], images.shape[1]), self.scaling.mean
-            feed = cv2.dnn.blobFromImages(list(images), self.scaling.scale, size, (mean, mean, mean), swapRB=True)
+        feed = self._feed(images)
         if self._warming_up:
             for narrower in (session for session in self._sessions.values() if session is not self._widest):
                 narrower.run(None, {self._input_name: feed[:SMALL_BATCH]})
         session = self._widest if self._warming_up else self._session_for(len(feed))
         outputs = session.run(None, {self._input_name: feed})
         return select(outputs, np) if select else outputs
+
+    def _feed(self, images: np.ndarray) -> np.ndarray:
+        """What the graph takes: the pixels themselves, or OpenCV's normalised RGB NCHW blob of them."""
+        if self._pixels_in_graph:
+            return np.ascontiguousarray(images)
+        size, mean = (images.shape[2], images.shape[1]), self.scaling.mean
+        return cv2.dnn.blobFromImages(list(images), self.scaling.scale, size, (mean, mean, mean), swapRB=True)
 
     def _session_for(self, batch: int):
         if len(self._sessions) == 1 or batch > SMALL_BATCH:
