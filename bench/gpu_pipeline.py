@@ -58,7 +58,7 @@ def recogniser_numbers(detector: FaceDetector, args: argparse.Namespace) -> dict
     for fp16 in (False, True):
         model = ArcFaceMBF(Settings(device=args.device, fp16=fp16))
         model.load()
-        label = model.provider
+        label = f"{model.runtime} {model.provider}"
         agreement = float(np.min(np.sum(model.embed(crops[:64]) * expected, axis=1)))
         results[label] = {
             "min_cosine_vs_onnxruntime_cpu": agreement,
@@ -187,7 +187,7 @@ def main() -> int:
         detector, recognizer = FaceDetector(settings), ArcFaceMBF(settings)
         detector.warm_up()
         recognizer.warm_up()
-        key = detector.provider
+        key = f"{detector.runtime} {detector.provider}"
         if not args.pipeline_only:
             report(f"detector {key} images/s", detector_numbers(detector, args.seconds))
             report(f"detector {key} ms per image at batch {args.det_batch}", detector_stages(detector, args.seconds))

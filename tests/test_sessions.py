@@ -33,7 +33,7 @@ def test_onnx2torch_matches_onnxruntime(name, scaling, shape):
 
 def test_cpu_is_onnxruntime():
     session = create_onnx_session(vectron_model_dir() / "w600k_mbf.onnx", Settings(device="cpu"), ARCFACE)
-    assert isinstance(session, OrtSession) and session.provider == "cpu"
+    assert isinstance(session, OrtSession) and session.provider == "cpu" and session.runtime == "onnxruntime"
 
 
 def test_cuda_without_a_gpu_fails_with_a_clear_message():
@@ -74,6 +74,7 @@ def test_detector_on_torch_finds_the_same_faces_as_on_onnxruntime():
     on_torch._session = TorchSession(
         onnx2torch.convert(str(vectron_model_dir() / DETECTOR_FILE)), "cpu", 2, DETECTOR_SCALING
     )
+    assert on_torch.runtime == "torch"
     for ours, theirs in zip(on_torch.detect_batch(photos), on_ort, strict=True):
         assert len(ours) == len(theirs) > 0
         np.testing.assert_allclose([f.box for f in ours], [f.box for f in theirs], atol=0.05)

@@ -27,6 +27,11 @@ class InferenceModel(ABC):
     def provider(self) -> str:
         return self._session.provider if self.loaded else "not loaded"
 
+    @property
+    def runtime(self) -> str:
+        """What runs the model: onnxruntime, or torch (facenet, and the ONNX models through onnx2torch)."""
+        return self._session.runtime if self.loaded else "not loaded"
+
     def load(self) -> None:
         if self._session is not None:
             return

@@ -143,6 +143,8 @@ class OrtSession:
     copies kept 40 MB more in feature_extraction (bench/RESULTS.md).
     """
 
+    runtime = "onnxruntime"
+
     def __init__(
         self,
         model_path: Path,
@@ -249,6 +251,8 @@ class OrtSession:
 
 class TorchSession:
     """A torch module in eval mode on the requested device."""
+
+    runtime = "torch"
 
     def __init__(self, module, device: str, threads: int, scaling: PixelScaling, fp16: bool = False):
         import torch
