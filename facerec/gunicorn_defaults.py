@@ -7,9 +7,13 @@ intra-op threads that the free cores allow (facerec.inference.sessions.CpuThread
 
 import gc
 import glob
+import json
 import os
+import re
 import shutil
 import tempfile
+
+from gunicorn import util
 
 from facerec import memory
 from facerec.settings import Settings
@@ -20,6 +24,20 @@ timeout = Settings.from_env().gunicorn_timeout_s
 graceful_timeout = 30
 keepalive = 30
 control_socket_disable = True  # two services on one host would fight over the default socket path
+
+
+def _write_json_error(sock, status_int, reason, mesg):
+    """gunicorn's own answer to a request it cannot parse, before the app sees it (a request line over
+    4094 bytes: 414; too many or too large headers: 431; a malformed request: 400), as JSON like every
+    other error of these services instead of its HTML page."""
+    body = json.dumps({"error": mesg or reason, "reason": re.sub(r"\W+", "_", reason.lower())}).encode()
+    head = f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    util.write_nonblock(sock, f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body)
+
+
+# gunicorn writes those answers with util.write_error and has no setting for their format. This file
+# runs in the master before the workers fork, so they all inherit the replacement.
+util.write_error = _write_json_error
 
 
 def post_fork(server, worker):

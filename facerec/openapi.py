@@ -28,6 +28,8 @@ ERROR_RESPONSES = {
         "401": "API key missing or wrong",
         "403": "admin key required",
         "413": "over a limit (named in the message)",
+        "414": "request line over gunicorn's limit (4094 bytes)",
+        "431": "request headers over gunicorn's limits (100 fields, 8190 bytes each)",
         "503": "database or feature_extraction unavailable",
     }.items()
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import socket
 import struct
 import zlib
 from collections.abc import Callable
@@ -319,6 +321,37 @@ def test_duplicate_ids_in_one_batch_keep_the_last(api, detection_db_url, first, 
 
 
 # --- afterwards ---------------------------------------------------------------------------
+
+
+def raw_exchange(url: str, request: bytes) -> tuple[int, str, dict]:
+    """Send bytes as they are (requests would refuse to), read the status, content type and JSON body."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers.get("Content-Type", ""), json.loads(body)
+
+
+GUNICORN_REFUSALS = {
+    "request line over 4094 bytes": (b"GET /health?q=" + b"x" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    "header over 8190 bytes": (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"x" * 9000 + b"\r\n\r\n", 431),
+    "malformed request line": (b"NOT HTTP AT ALL\r\n\r\n", 400),
+}
+
+
+@pytest.mark.parametrize("name", GUNICORN_REFUSALS)
+@pytest.mark.parametrize("service", ["face_detection", "feature_extraction"])
+def test_what_gunicorn_refuses_before_the_app_is_json_too(detection_service, extraction_service, service, name):
+    request, status = GUNICORN_REFUSALS[name]
+    url = (detection_service if service == "face_detection" else extraction_service).url
+    answer_status, content_type, body = raw_exchange(url, request)
+    assert (answer_status, content_type) == (status, "application/json")
+    assert set(body) == {"error", "reason"} and body["error"] and body["reason"].isidentifier()
 
 
 def test_the_same_workers_still_answer_correctly(api, detection_service, workers_at_start):
