@@ -12,15 +12,17 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from facerec.inference.detector import DETECTOR_FILE
-from facerec.inference.detector import SCALING as DETECTOR_SCALING
+from facerec.inference.detector import DETECTOR_FILE, FaceDetector
 from facerec.inference.onnx_graphs import PIXELS, PixelScaling, in_half_precision, with_pixel_input
 from facerec.inference.recognizers import ArcFaceMBF
 from facerec.inference.sessions import CpuThreads, OrtSession
 from facerec.inference.weights import vectron_model_dir
 from tests.photos import aligned_crops
 
-MODELS = [("w600k_mbf.onnx", ArcFaceMBF.scaling, (3, 112, 112, 3)), (DETECTOR_FILE, DETECTOR_SCALING, (2, 640, 640, 3))]
+MODELS = [
+    ("w600k_mbf.onnx", ArcFaceMBF.scaling, (3, 112, 112, 3)),
+    (DETECTOR_FILE, FaceDetector.scaling, (2, 640, 640, 3)),
+]
 
 
 def cpu_session(model: onnx.ModelProto | str) -> ort.InferenceSession:
@@ -95,8 +97,9 @@ def test_a_session_runs_the_pixel_graph_as_it_runs_the_original():
     """On a GPU the session feeds its graph the pixels; here, forced on the CPU, the same outputs."""
     path = vectron_model_dir() / DETECTOR_FILE
     images = np.random.default_rng(4).integers(0, 256, (2, 320, 320, 3), dtype=np.uint8)
-    blob_fed = OrtSession(path, "cpu", CpuThreads.fixed(1), DETECTOR_SCALING).run_images(images)
-    pixels_fed = OrtSession(path, "cpu", CpuThreads.fixed(1), DETECTOR_SCALING, pixels_in_graph=True).run_images(images)
+    scaling = FaceDetector.scaling
+    blob_fed = OrtSession(path, "cpu", CpuThreads.fixed(1), scaling).run_images(images)
+    pixels_fed = OrtSession(path, "cpu", CpuThreads.fixed(1), scaling, pixels_in_graph=True).run_images(images)
     for ours, theirs in zip(pixels_fed, blob_fed, strict=True):
         np.testing.assert_allclose(ours, theirs, atol=1e-4)
 

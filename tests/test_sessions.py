@@ -8,15 +8,14 @@ import sys
 import numpy as np
 import pytest
 
-from facerec.inference.detector import DETECTOR_FILE
-from facerec.inference.detector import SCALING as DETECTOR_SCALING
+from facerec.inference.detector import DETECTOR_FILE, FaceDetector
 from facerec.inference.recognizers import ArcFaceMBF
 from facerec.inference.sessions import SMALL_BATCH, CpuThreads, OrtSession, TorchSession, create_onnx_session
 from facerec.inference.weights import vectron_model_dir
 from facerec.settings import Settings
 
 ARCFACE = ArcFaceMBF.scaling
-MODELS = [("w600k_mbf.onnx", ARCFACE, (4, 112, 112, 3)), (DETECTOR_FILE, DETECTOR_SCALING, (2, 640, 640, 3))]
+MODELS = [("w600k_mbf.onnx", ARCFACE, (4, 112, 112, 3)), (DETECTOR_FILE, FaceDetector.scaling, (2, 640, 640, 3))]
 
 
 @pytest.mark.parametrize("name, scaling, shape", MODELS, ids=[m[0] for m in MODELS])
@@ -66,13 +65,11 @@ def test_detector_on_torch_finds_the_same_faces_as_on_onnxruntime():
     onnx2torch = pytest.importorskip("onnx2torch")
     import cv2
 
-    from facerec.inference.detector import FaceDetector
-
     photos = [cv2.imread(str(vectron_model_dir() / name)) for name in ("players.jpg", "yaoming.jpg", "gdp.jpg")]
     on_ort = FaceDetector(Settings(device="cpu")).detect_batch(photos)
     on_torch = FaceDetector(Settings(device="cpu"))
     on_torch._session = TorchSession(
-        onnx2torch.convert(str(vectron_model_dir() / DETECTOR_FILE)), "cpu", 2, DETECTOR_SCALING
+        onnx2torch.convert(str(vectron_model_dir() / DETECTOR_FILE)), "cpu", 2, FaceDetector.scaling
     )
     assert on_torch.runtime == "torch"
     for ours, theirs in zip(on_torch.detect_batch(photos), on_ort, strict=True):

@@ -23,7 +23,6 @@ from facerec.inference.weights import resolve_buffalo_s
 from facerec.settings import Settings
 
 DETECTOR_FILE = "scrfd_500m_bnkps.onnx"
-SCALING = PixelScaling(mean=127.5, scale=1 / 128)
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,7 @@ NMS_THRESHOLD = 0.4
 
 class FaceDetector(InferenceModel):
     name = "scrfd_500m"
+    scaling = PixelScaling(mean=127.5, scale=1 / 128)
 
     def __init__(self, settings: Settings):
         super().__init__(settings)
@@ -67,7 +67,7 @@ class FaceDetector(InferenceModel):
 
     def _load(self):
         path, self.weights_sha256 = resolve_buffalo_s(DETECTOR_FILE, self.settings.detector_weights)
-        session = create_onnx_session(path, self.settings, SCALING, self.name)
+        session = create_onnx_session(path, self.settings, self.scaling, self.name)
         if session.provider == "cpu":
             # onnxruntime's CPU arena then holds one call's memory (the warm-up's, the largest batch),
             # where concurrent calls grew it to the peak of their busiest overlap. A GPU runs the

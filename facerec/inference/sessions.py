@@ -160,17 +160,19 @@ class OrtSession:
         self.scaling, self.threads = scaling, threads
         self.fp16 = fp16 and on_cuda  # as torch sessions: half precision on a GPU only
         self._pixels_in_graph = on_cuda if pixels_in_graph is None else pixels_in_graph
-        widest = self._create(model_path, threads.counts[-1])
+        graph = self._graph(model_path)
+        widest = self._create(graph, threads.counts[-1])
         if on_cuda and widest.get_providers()[0] != CUDA:
             if device == "cuda":
                 raise RuntimeError(f"CUDA provider failed to initialise for {model_path.name}")
             log.warning("onnxruntime's CUDA provider failed to initialise; %s runs on the CPU", model_path.name)
             self._providers, self.fp16, self._pixels_in_graph = [CPU], False, bool(pixels_in_graph)
-            widest = self._create(model_path, threads.counts[-1])
+            graph = self._graph(model_path)
+            widest = self._create(graph, threads.counts[-1])
         # One session per thread count (onnxruntime fixes a session's pool); on a GPU one is enough.
         self._sessions = {threads.counts[-1]: widest}
         if widest.get_providers()[0] != CUDA:
-            self._sessions.update({count: self._create(model_path, count) for count in threads.counts[:-1]})
+            self._sessions.update({count: self._create(graph, count) for count in threads.counts[:-1]})
         self._input_name = widest.get_inputs()[0].name
         self._warming_up = False
         runs, label = metrics.MODEL_CPU_THREADS, name or model_path.stem
@@ -180,7 +182,8 @@ class OrtSession:
         log.info("%s runs on %s (intra-op threads: %s)", model_path.name, self.provider, counts)
 
     def _graph(self, model_path: Path) -> str | bytes:
-        """The model file as it is, or its graph taking pixels, in float16 if asked."""
+        """The model file as it is, or its graph taking pixels, in float16 if asked: read and edited
+        once for all thread counts' sessions, and not kept once they are made."""
         if not self._pixels_in_graph:
             return str(model_path)
         import onnx
@@ -188,7 +191,7 @@ class OrtSession:
         model = onnx.load(str(model_path))
         return with_pixel_input(in_half_precision(model) if self.fp16 else model, self.scaling).SerializeToString()
 
-    def _create(self, model_path: Path, threads: int):
+    def _create(self, graph: str | bytes, threads: int):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -204,7 +207,7 @@ class OrtSession:
         # allocates alike, within what the warm-up at the largest batch took.
         options.enable_mem_pattern = False
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return ort.InferenceSession(self._graph(model_path), options, providers=self._providers)
+        return ort.InferenceSession(graph, options, providers=self._providers)
 
     @property
     def _widest(self):
