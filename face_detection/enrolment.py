@@ -29,7 +29,7 @@ class EnrolmentReport:
     warnings: list = field(default_factory=list)
     photos: list | None = None  # appended photos: [{"id", "photo_id"}], in the order of success
 
-    def stored(self, sample_id: str, photo_id: str) -> None:
+    def stored(self, sample_id: str | int, photo_id: str) -> None:
         self.success.append(sample_id)
         if self.photos is not None:
             self.photos.append({"id": sample_id, "photo_id": photo_id})
@@ -53,6 +53,7 @@ class _Candidate:
     sample: Sample
     image: np.ndarray
     face: DetectedFace
+    faces_found: int
 
 
 def enrol(
@@ -71,18 +72,23 @@ def enrol(
     failures: list[tuple[int, ApiError]] = []
     decoded = _decode_all(items, settings, append, failures)
     found = pipeline.detect_many([image for _, _, image in decoded])  # one batched pass over all photos
-    candidates = []
+    chosen: list[tuple[object, _Candidate]] = []  # (the item as sent, its face)
     for (index, sample, image), faces in zip(decoded, found, strict=True):
         try:
-            candidates.append(_choose_face(sample, image, faces, settings, pipeline, report))
+            chosen.append((items[index], _choose_face(sample, image, faces, settings, pipeline)))
         except ApiError as error:
             failures.append((index, error))
     for index, error in sorted(failures, key=lambda failure: failure[0]):
         report.failed(_raw_id(items[index]), error, _raw_photo_id(items[index]) if append else None)
-    if candidates:
-        photo_ids = _embed_and_store(candidates, pipeline, store, append)
-        for candidate, photo_id in zip(candidates, photo_ids, strict=True):
-            report.stored(candidate.sample.sample_id, photo_id)
+    # Ids go back as the client sent them, in "fail" as in "success": 7 stays 7.
+    for item, candidate in chosen:
+        if candidate.faces_found > 1:
+            message = f"{candidate.faces_found} faces found; enrolled the largest"
+            report.warnings.append({"id": _raw_id(item), "message": message})
+    if chosen:
+        photo_ids = _embed_and_store([candidate for _, candidate in chosen], pipeline, store, append)
+        for (item, _), photo_id in zip(chosen, photo_ids, strict=True):
+            report.stored(_raw_id(item), photo_id)
     return report
 
 
@@ -147,7 +153,6 @@ def _choose_face(
     faces: list[DetectedFace],
     settings: Settings,
     pipeline: FacePipeline,
-    report: EnrolmentReport,
 ) -> _Candidate:
     faces = pipeline.within_limit(faces)
     if not faces:
@@ -155,9 +160,7 @@ def _choose_face(
     largest = max(faces, key=lambda face: face.area)
     if problem := quality_problem(image, largest, settings):
         raise problem
-    if len(faces) > 1:
-        report.warnings.append({"id": sample.sample_id, "message": f"{len(faces)} faces found; enrolled the largest"})
-    return _Candidate(sample, image, largest)
+    return _Candidate(sample, image, largest, faces_found=len(faces))
 
 
 def _parse_sample(item: object, settings: Settings) -> Sample:

@@ -9,7 +9,7 @@ SAMPLE = {
     "type": "object",
     "required": ["id", "image"],
     "properties": {
-        "id": {"type": "string", "minLength": 1, "maxLength": 256},
+        "id": {"type": ["string", "integer"], "minLength": 1, "maxLength": 256, "description": "7 and '7' are one id"},
         "name": {"type": "string", "maxLength": 4096},
         "image": {"type": "string", "description": "base64 data URI: data:image/jpeg;base64,..."},
         "metadata": {"type": "string", "maxLength": 4096},
@@ -20,7 +20,7 @@ ENROLMENT_REPORT = {
     "type": "object",
     "required": ["success", "fail"],
     "properties": {
-        "success": {"type": "array", "items": {"type": "string"}},
+        "success": {"type": "array", "items": {"type": ["string", "integer"]}, "description": "ids as sent"},
         "fail": {"type": "array", "items": {"type": ["string", "integer", "null"]}},
         "errors": {"type": "array", "items": {"type": "object"}},
         "warnings": {"type": "array", "items": {"type": "object"}},
@@ -129,7 +129,7 @@ APPEND_REPORT = {
             "items": {
                 "type": "object",
                 "required": ["id", "photo_id"],
-                "properties": {"id": {"type": "string"}, "photo_id": {"type": "string"}},
+                "properties": {"id": {"type": ["string", "integer"]}, "photo_id": {"type": "string"}},
             },
         },
     },
@@ -188,7 +188,7 @@ DATABASE_CONFIG = {
     "required": ["host", "db_name", "username", "password"],
     "properties": {
         "host": {"type": "string"},
-        "port": {"type": ["integer", "string"]},
+        "port": {"type": ["integer", "string", "null"], "description": "default 5432, also for null and ''"},
         "db_name": {"type": "string"},
         "username": {"type": "string"},
         "password": {"type": "string"},

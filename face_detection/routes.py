@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
 import psycopg
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, g, jsonify
 from psycopg.conninfo import make_conninfo
 
 import facerec
@@ -15,7 +16,7 @@ from face_detection.enrolment import enrol
 from face_detection.pipeline import FacePipeline
 from facerec.auth import ADMIN, public, requires
 from facerec.db import schema
-from facerec.db.cli import classify_connection_error
+from facerec.db.cli import EXIT_AUTH, EXIT_NO_DATABASE, classify_connection_error
 from facerec.db.connection import Database
 from facerec.db.samples import Match, SampleStore
 from facerec.errors import ApiError, BadRequest, DatabaseUnavailable
@@ -24,6 +25,7 @@ from facerec.inference.detector import DetectedFace
 from facerec.web import json_body, parse_flag, parse_int_in_range, parse_unit_float, require_object, require_text
 
 blueprint = Blueprint("face_detection", __name__)
+log = logging.getLogger(__name__)
 
 CONFIG_FIELDS = ("host", "db_name", "username", "password")
 UNMATCHED = {"id": "", "name": "", "metadata": ""}
@@ -52,38 +54,63 @@ def config_database():
         if value is None or (value == "" and key != "password"):
             return _text(f'"{key}" is missing.', 400)
         require_text(value, key, current_app.extensions["settings"].max_field_chars)
-    conninfo = make_conninfo(
-        host=body["host"],
-        port=_port(body.get("port", 5432)),
-        dbname=body["db_name"],
-        user=body["username"],
-        password=body["password"],
-    )
-    _prepare_database(conninfo)
+    target = {
+        "host": body["host"],
+        "port": _port(body.get("port")),
+        "dbname": body["db_name"],
+        "user": body["username"],
+    }
+    conninfo = make_conninfo(**target, password=body["password"])
+    _prepare_database(conninfo, target)
     database: Database = current_app.extensions["database"]
     database.saved.save(conninfo)
     return _text("Database configuration is done.", 200)
 
 
 def _port(value) -> int:
+    if value is None or value == "":  # the original ignored the port; clients sent placeholders
+        return 5432
     text = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
     if not _PORT.fullmatch(text) or not 1 <= int(text) <= 65535:
         raise BadRequest("'port' must be an integer between 1 and 65535", reason="invalid_port")
     return int(text)
 
 
-def _prepare_database(conninfo: str) -> None:
-    """Connect and create the schema if needed; a database that fails is never saved."""
+def _prepare_database(conninfo: str, target: dict) -> None:
+    """Connect and create the schema if needed; a database that fails is never saved.
+
+    The caller learns what failed in our words and its own values; the server's text, which names
+    its sockets, addresses and roles, goes to the log only."""
     timeout = max(1, int(current_app.extensions["settings"].db_timeout_s))
     try:
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout) as conn:
-            schema.migrate(conn)
+            set_aside = schema.migrate(conn).set_aside
     except psycopg.OperationalError as error:
-        raise BadRequest(classify_connection_error(error)[1], reason="database_connection_failed") from None
-    except (schema.ExtensionMissing, psycopg.Error) as error:
-        raise BadRequest(f"database not usable: {str(error).splitlines()[0]}", reason="database_unusable") from None
+        code, detail = classify_connection_error(error)
+        _log_refusal(detail)
+        raise BadRequest(_connection_failure(code, target), reason="database_connection_failed") from None
+    except schema.ExtensionMissing as error:
+        raise BadRequest(f"database not usable: {error}", reason="database_unusable") from None
+    except psycopg.Error as error:
+        _log_refusal(f"creating the schema failed: {str(error).strip()}")
+        message = f"database not usable: creating the schema failed (SQLSTATE {error.sqlstate}); see the service's log"
+        raise BadRequest(message, reason="database_unusable") from None
     except ValueError:  # e.g. a host name that IDNA cannot encode
         raise BadRequest("'host' is not a valid host name or socket directory", reason="invalid_host") from None
+    if set_aside:
+        log.warning(schema.set_aside_message(set_aside), extra={"fields": {"request_id": g.get("request_id")}})
+
+
+def _connection_failure(code: int, target: dict) -> str:
+    if code == EXIT_AUTH:
+        return f"authentication failed for user {target['user']!r}"
+    if code == EXIT_NO_DATABASE:
+        return f"unknown database {target['dbname']!r}: create it first (createdb NAME)"
+    return f"cannot reach the database server at {target['host']!r}, port {target['port']}"
+
+
+def _log_refusal(detail: str) -> None:
+    log.warning("config-database refused: %s", detail, extra={"fields": {"request_id": g.get("request_id")}})
 
 
 @blueprint.route("/clear-samples", methods=["GET", "POST", "DELETE"])
@@ -92,7 +119,8 @@ def clear_samples():
     try:
         removed = _store().clear()
     except DatabaseUnavailable as error:
-        return jsonify(fail=error.message, error=error.message, reason=error.reason), error.status
+        body = {"fail": error.message, "error": error.message, "reason": error.reason}
+        return jsonify(**body, request_id=g.get("request_id")), error.status
     return jsonify(success="Samples have been removed successfully", removed=removed)
 
 

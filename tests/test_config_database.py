@@ -14,6 +14,7 @@ import requests
 from facerec.db.cli import main as init_db
 from tests.conftest import PACKAGE_PHOTOS, data_uri
 from tests.servers import Service, create_database
+from tests.test_init_db import ORIGINAL_TABLE
 
 SECRET = "s3cret-password-never-logged"
 
@@ -110,6 +111,37 @@ def test_switch_is_seen_by_every_worker(service, databases):
     lines = [json.loads(line) for line in service.log_path.read_text().splitlines()[mark:] if line.startswith("{")]
     pids = {entry["pid"] for entry in lines if entry.get("path") == "/update-samples"}
     assert len(pids) == 2, "both workers served enrolments after the switch"
+
+
+@pytest.mark.parametrize("port", [None, ""], ids=["null", "empty"])
+def test_a_port_placeholder_means_the_default(service, databases, port):
+    response = configure(service, {**config_body(databases[1]), "port": port})  # the original ignored the port
+    assert response.status_code == 200, response.text
+
+
+def test_refusals_say_what_failed_without_the_servers_text(service, databases):
+    mark = len(service.log_path.read_text())
+    unknown = configure(service, config_body(databases[1], db_name="no_such_database"))
+    unreachable = configure(service, config_body(databases[1], host="127.0.0.1", port=1))
+    assert unknown.json()["error"] == "unknown database 'no_such_database': create it first (createdb NAME)"
+    assert unreachable.json()["error"] == "cannot reach the database server at '127.0.0.1', port 1"
+    assert {unknown.json()["reason"], unreachable.json()["reason"]} == {"database_connection_failed"}
+    logged = service.log_path.read_text()[mark:]  # the server's own words: for the operator only
+    assert 'database \\"no_such_database\\" does not exist' in logged and "Connection refused" in logged
+
+
+def test_the_original_services_table_is_set_aside(service, pg_admin_url, databases):
+    original = create_database(pg_admin_url)
+    with psycopg.connect(original, autocommit=True) as conn:
+        conn.execute(ORIGINAL_TABLE)
+    mark = len(service.log_path.read_text())
+    response = configure(service, config_body(original))
+    assert response.status_code == 200, response.text
+    assert "renamed it sample_face_vectors_original with its 2 rows" in service.log_path.read_text()[mark:]
+    assert sample_ids(original) == set()
+    with psycopg.connect(original) as conn:
+        assert conn.execute("SELECT count(*) FROM sample_face_vectors_original").fetchone()[0] == 2
+    assert configure(service, config_body(databases[1])).status_code == 200  # back, for the tests after
 
 
 def test_password_never_logged_or_echoed(service, databases):

@@ -101,6 +101,22 @@ def test_every_id_ends_in_success_or_fail_with_reason(api):
     }
 
 
+def test_ids_come_back_as_sent(api, detection_db_url):
+    blank = png_uri(np.full((200, 200, 3), 128, np.uint8))
+    body = enrol(
+        api,
+        [
+            sample(8, name="eight"),
+            {"id": 9, "name": "n", "image": blank},
+            sample("10", path=insightface_photo("t1.jpg")),
+        ],
+    )
+    body = body.json()
+    assert body["success"] == [8, "10"] and body["fail"] == [9]
+    assert [warning["id"] for warning in body["warnings"]] == ["10"]
+    assert {row[0] for row in rows(detection_db_url)} == {"8", "10"}  # stored as text: 8 and "8" are one sample
+
+
 def test_several_faces_enrol_the_largest_and_say_so(api):
     body = enrol(api, [sample("group", path=insightface_photo("t1.jpg"))]).json()
     assert body["success"] == ["group"]

@@ -64,6 +64,7 @@ def test_no_database_configured_is_503(work_dir, extraction_service):
         assert "no database configured" in response.json()["error"]
         cleared = requests.get(service.url + "/clear-samples", timeout=30)
         assert cleared.status_code == 503 and "no database configured" in cleared.json()["fail"]
+        assert cleared.json()["request_id"] == cleared.headers["X-Request-Id"]
         assert requests.get(service.url + "/health", timeout=30).status_code == 503
         assert requests.get(service.url + "/health/live", timeout=30).status_code == 200
     finally:

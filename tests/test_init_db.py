@@ -73,6 +73,55 @@ def test_creates_schema(fresh_db_url):
     assert any("UNIQUE" in index and "(sample_id, photo_id)" in index for index in indexes)
 
 
+# What the original's init_db.py made (ORIGINAL.md: vectors as JSON text, a surrogate id, no unique sample id).
+ORIGINAL_TABLE = """
+    CREATE TABLE sample_face_vectors (
+        id SERIAL PRIMARY KEY, created TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        modified TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, sample_id TEXT NOT NULL, name TEXT NOT NULL,
+        metadata TEXT, action TEXT, vector TEXT NOT NULL
+    );
+    CREATE INDEX sample_face_vectors_sample_id ON sample_face_vectors (sample_id);
+    INSERT INTO sample_face_vectors (sample_id, name, metadata, action, vector)
+        VALUES ('p1', 'P1', 'm', 'a', '[0.1, 0.2]'), ('p1', 'P1', 'm', 'a', '[0.3, 0.4]');
+"""
+
+
+def create_original_table(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(ORIGINAL_TABLE)
+
+
+def original_rows(url: str, table: str = "sample_face_vectors_original") -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"SELECT id, sample_id, vector FROM {table} ORDER BY id").fetchall()
+
+
+def test_the_original_services_table_is_set_aside_not_dropped(fresh_db_url):
+    create_original_table(fresh_db_url)
+    result = run_init_db("--url", fresh_db_url)
+    assert result.returncode == 0, result.stderr
+    assert "renamed it sample_face_vectors_original with its 2 rows" in result.stdout
+    assert f"version {schema.LATEST_VERSION}" in result.stdout
+    assert original_rows(fresh_db_url) == [(1, "p1", "[0.1, 0.2]"), (2, "p1", "[0.3, 0.4]")]
+    insert_sample(fresh_db_url, "new")  # the new table took the name, with its own indexes
+    assert count_samples(fresh_db_url) == 1
+    again = run_init_db("--url", fresh_db_url)
+    assert again.returncode == 0 and "nothing to do" in again.stdout and "renamed" not in again.stdout
+    assert len(original_rows(fresh_db_url)) == 2
+
+
+def test_a_second_original_table_gets_a_name_of_its_own(fresh_db_url):
+    create_original_table(fresh_db_url)
+    assert run_init_db("--url", fresh_db_url).returncode == 0
+    with psycopg.connect(fresh_db_url, autocommit=True) as conn:  # as if the original had run again
+        conn.execute("DROP TABLE sample_face_vectors; DROP TABLE facerec_schema_version")
+    create_original_table(fresh_db_url)
+    result = run_init_db("--url", fresh_db_url)
+    assert result.returncode == 0, result.stderr
+    assert "renamed it sample_face_vectors_original_2" in result.stdout
+    assert len(original_rows(fresh_db_url)) == len(original_rows(fresh_db_url, "sample_face_vectors_original_2")) == 2
+
+
 def test_second_run_changes_nothing_and_keeps_data(fresh_db_url):
     assert run_init_db("--url", fresh_db_url).returncode == 0
     insert_sample(fresh_db_url, "kept")

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.reset:
                 schema.drop_all(conn)
                 print("dropped the samples table (--reset)")
-            applied = schema.migrate(conn)
+            migrated = schema.migrate(conn)
             version = schema.current_version(conn)
             started = time.monotonic()
             rebuilt = schema.rebuild_vector_index(conn, args.hnsw_m, args.hnsw_ef_construction)
@@ -93,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     except psycopg.Error as error:
         print(f"init_db.py: database error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
         return EXIT_SQL
-    if applied:
-        print(f"schema at version {version} (applied {', '.join(map(str, applied))})")
+    if migrated.set_aside:
+        print(schema.set_aside_message(migrated.set_aside))
+    if migrated.applied:
+        print(f"schema at version {version} (applied {', '.join(map(str, migrated.applied))})")
     else:
         print(f"schema already at version {version}; nothing to do")
     if rebuilt:

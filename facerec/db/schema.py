@@ -20,11 +20,14 @@ Trade-offs (numbers in bench/RESULTS.md, matching benchmark):
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 import psycopg
+from psycopg import sql
 
 EMBEDDING_DIM = 512
 TABLE = "sample_face_vectors"
+ORIGINAL_TABLE = f"{TABLE}_original"  # where the original service's table is set aside
 VECTOR_INDEX = "sample_face_vectors_embedding_hnsw"
 
 # Each entry moves the schema from version N-1 to N. Never edit a released entry: append one.
@@ -98,8 +101,14 @@ def current_version(conn: psycopg.Connection) -> int:
     return row[0] or 0
 
 
-def migrate(conn: psycopg.Connection) -> list[int]:
-    """Apply pending migrations in one transaction; return the versions applied."""
+@dataclass(frozen=True)
+class Migrated:
+    applied: list[int] = field(default_factory=list)
+    set_aside: tuple[str, int] | None = None  # a table found under our name: its new name, its rows
+
+
+def migrate(conn: psycopg.Connection) -> Migrated:
+    """Apply pending migrations in one transaction; say which, and what was set aside."""
     with conn.transaction():
         ensure_extension(conn)
         conn.execute(
@@ -109,13 +118,56 @@ def migrate(conn: psycopg.Connection) -> list[int]:
         # Two init_db runs at once: the second waits here, then finds nothing left to do.
         conn.execute("LOCK TABLE facerec_schema_version IN EXCLUSIVE MODE")
         done = current_version(conn)
+        set_aside = _set_aside_foreign_table(conn) if done == 0 else None
         applied = []
-        for version, sql in MIGRATIONS:
+        for version, statements in MIGRATIONS:
             if version > done:
-                conn.execute(sql)
+                conn.execute(statements)
                 conn.execute("INSERT INTO facerec_schema_version (version) VALUES (%s)", (version,))
                 applied.append(version)
-    return applied
+    return Migrated(applied, set_aside)
+
+
+def _set_aside_foreign_table(conn: psycopg.Connection) -> tuple[str, int] | None:
+    """A table under our name that no migration of ours made: the original service's, whose
+    init_db.py made sample_face_vectors with vectors as JSON text, from crops neither aligned nor
+    detected as ours are. Renamed with its indexes and sequences, whose names ours reuse; kept
+    whole, never read."""
+    if conn.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()[0] is None:
+        return None
+    new_name = next(
+        name
+        for name in (ORIGINAL_TABLE, *(f"{ORIGINAL_TABLE}_{n}" for n in range(2, 1000)))
+        if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is None
+    )
+    rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(TABLE))).fetchone()[0]
+    owned = conn.execute(
+        """
+        SELECT 'INDEX', idx.relname FROM pg_index JOIN pg_class idx ON idx.oid = pg_index.indexrelid
+        WHERE pg_index.indrelid = %(table)s::regclass
+        UNION ALL
+        SELECT 'SEQUENCE', seq.relname FROM pg_depend JOIN pg_class seq ON seq.oid = pg_depend.objid
+        WHERE pg_depend.classid = 'pg_class'::regclass AND pg_depend.refobjid = %(table)s::regclass
+          AND seq.relkind = 'S'
+        """,
+        {"table": TABLE},
+    ).fetchall()
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(TABLE), sql.Identifier(new_name)))
+    for kind, name in owned:  # an index behind a constraint renames the constraint too
+        renamed = new_name + name.removeprefix(TABLE) if name.startswith(TABLE) else f"{new_name}_{name}"
+        conn.execute(
+            sql.SQL("ALTER {} {} RENAME TO {}").format(sql.SQL(kind), sql.Identifier(name), sql.Identifier(renamed))
+        )
+    return new_name, rows
+
+
+def set_aside_message(set_aside: tuple[str, int]) -> str:
+    table, rows = set_aside
+    return (
+        f"found a table {TABLE} that this schema did not make (the original service's): renamed it "
+        f"{table} with its {rows} rows, which stay there unused (their vectors came from unaligned crops); "
+        "enrol those samples again with /update-samples"
+    )
 
 
 def drop_all(conn: psycopg.Connection) -> None:
