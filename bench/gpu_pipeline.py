@@ -78,12 +78,12 @@ def detector_stages(detector: FaceDetector, seconds: float) -> dict:
     image = cv2.imread(str(vectron_model_dir() / "yaoming.jpg"))
     size, count, threshold = detector.settings.det_size, detector.batch_size, detector.settings.det_threshold
     batch = np.zeros((count, size, size, 3), dtype=np.uint8)
-    scales = np.ones(count)
+    placed = np.zeros((count, 2))
     session = detector._session
 
     def letterbox() -> None:
         for index in range(count):
-            scales[index] = _letterbox_into(batch[index], image)
+            placed[index] = _letterbox_into(batch[index], image)
 
     letterbox()
     select = lambda outputs, xp: _candidates(outputs, threshold, xp)  # noqa: E731
@@ -92,7 +92,7 @@ def detector_stages(detector: FaceDetector, seconds: float) -> dict:
         "letterbox": letterbox,
         "model, candidates picked on the device": lambda: session.run_images(batch, select=select),
         "model, every anchor copied back": lambda: session.run_images(batch),
-        "decode and NMS": lambda: _decode(candidates, size, scales, 0, [image.shape[:2]] * count, threshold),
+        "decode and NMS": lambda: _decode(candidates, size, placed, [image.shape[:2]] * count, threshold),
         "detect_batch, all of it": lambda: detector.detect_batch([image] * count),
     }
     return {name: round(1000 / rate(step, count, seconds), 3) for name, step in steps.items()}

@@ -18,7 +18,8 @@ from facerec.settings import Settings
 from facerec.web import INVALID_REQUEST, require_text
 
 TEXT_FIELDS = ("name", "metadata", "action")
-PHOTO_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # travels in URL paths
+# Travels in URL paths, where "." and ".." are path steps that clients and proxies resolve away.
+PHOTO_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass
@@ -122,7 +123,8 @@ def _parse_photo_id(item: object) -> str:
     if photo_id is None:
         return ""
     if not isinstance(photo_id, str) or not PHOTO_ID.fullmatch(photo_id):
-        raise BadRequest("'photo_id' must be 1 to 64 of A-Z a-z 0-9 _ . -", reason="invalid_photo_id")
+        message = "'photo_id' must be 1 to 64 of A-Z a-z 0-9 _ . -, not starting with ."
+        raise BadRequest(message, reason="invalid_photo_id")
     return photo_id
 
 

@@ -110,7 +110,7 @@ VERIFICATION = {
         "name": {"type": "string"},
     },
 }
-PHOTO_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}
+PHOTO_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"}
 SAMPLE_PHOTO = {
     **SAMPLE,
     "properties": {

@@ -11,16 +11,47 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 
 from gunicorn import util
+from gunicorn.workers.gthread import ThreadWorker
 
 from facerec import memory
 from facerec.settings import Settings
 
-worker_class = "gthread"
+
+class _PatientSocket(socket.socket):
+    """A client's socket whose blocking reads and writes give up after the client's silence."""
+
+    __slots__ = ()  # the layout of socket.socket, so that an accepted socket can become one
+    silence_s: float | None = None
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:
+            self.settimeout(self.silence_s)
+        else:
+            super().setblocking(False)
+
+
+class TimedThreadWorker(ThreadWorker):
+    """gunicorn's gthread worker, but a request thread stops waiting on a client that went silent
+    mid-request. gthread reads a request on a blocking socket without a timeout once its first
+    bytes arrived: eight half-sent requests held all 2 x 4 threads of face_detection for as long
+    as their sockets stayed open. A client that sends a byte now and then still holds a thread:
+    where clients are not trusted, put a buffering proxy (nginx) in front (README)."""
+
+    def handle(self, conn):
+        if type(conn.sock) is socket.socket:  # a TLS socket keeps its own ways
+            conn.sock.__class__ = _PatientSocket
+        return super().handle(conn)
+
+
+_settings = Settings.from_env()
+_PatientSocket.silence_s = _settings.client_timeout_s or None
+worker_class = TimedThreadWorker
 threads = int(os.environ.get("FACEREC_GUNICORN_THREADS", "4"))
-timeout = Settings.from_env().gunicorn_timeout_s
+timeout = _settings.gunicorn_timeout_s
 graceful_timeout = 30
 keepalive = 30
 control_socket_disable = True  # two services on one host would fight over the default socket path

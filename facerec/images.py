@@ -70,7 +70,7 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
                 raise _too_many_pixels(image.width, image.height, max_pixels)
             if (decoded := _decode_colour_jpeg(image, data)) is not None:
                 return decoded
-            image = ImageOps.exif_transpose(image)
+            image = _upright(image)
             rgb = _to_rgb(image)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InvalidImage("data is not a readable image", reason="not_an_image") from None
@@ -127,3 +127,12 @@ def encode_jpeg(image: Image.Image | np.ndarray, quality: int = 90) -> bytes:
 
 def encode_jpeg_data_uri(bgr: np.ndarray, quality: int = 90) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(bgr, quality)).decode("ascii")
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says; as stored where that block is unreadable (a
+    corrupt one raised struct.error, and Pillow's parsers raise others): the pixels are still good."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:
+        return image

@@ -60,6 +60,9 @@ class Settings:
     extraction_timeout_s: float = _setting("FACEREC_EXTRACTION_TIMEOUT_S", 30.0, "per call")
     extraction_retries: int = _setting("FACEREC_EXTRACTION_RETRIES", 2, "retries on connection errors")
     gunicorn_timeout_s: int = _setting("FACEREC_GUNICORN_TIMEOUT", 120, "gunicorn restarts a worker silent this long")
+    client_timeout_s: float = _setting(
+        "FACEREC_CLIENT_TIMEOUT_S", 15.0, "a request thread gives up on a client silent this long; 0 = never"
+    )
     malloc_trim_s: float = _setting(
         "FACEREC_MALLOC_TRIM_S", 5.0, "each worker gives freed heap memory back to the system this often; 0 = never"
     )

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_app_context, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from facerec import metrics
 from facerec.errors import ApiError, BadRequest, LimitExceeded
@@ -56,6 +56,7 @@ def create_base_app(import_name: str, settings: Settings) -> Flask:
     app.json.sort_keys = False
     app.extensions["settings"] = settings
     app.before_request(_start_request)
+    app.after_request(_json_redirect)
     app.after_request(_log_request)
     metrics.install(app)
     app.register_error_handler(ApiError, _api_error)
@@ -67,6 +68,14 @@ def create_base_app(import_name: str, settings: Settings) -> Flask:
 def _start_request() -> None:
     g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
     g.started = time.perf_counter()
+
+
+def _json_redirect(response: Response) -> Response:
+    """Werkzeug's redirects (/console to /console/) carry an HTML page: JSON, as every answer."""
+    if 300 <= response.status_code < 400 and response.location and response.mimetype == "text/html":
+        response.set_data(json.dumps({"location": response.location}))
+        response.mimetype = "application/json"
+    return response
 
 
 def _log_request(response: Response) -> Response:
@@ -111,9 +120,22 @@ def _unexpected_error(error: Exception):
     return jsonify({"error": "internal server error", "request_id": g.get("request_id")}), 500
 
 
+def request_body() -> bytes:
+    """The whole body, or a 413 past FACEREC_MAX_REQUEST_BYTES.
+
+    Flask refuses a Content-Length over the limit; a chunked body (no Content-Length) Werkzeug cuts
+    at the limit without a word, so a body that reaches it is over it if its stream holds more."""
+    data = request.get_data(cache=True)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    chunked = request.content_length is None
+    if chunked and limit is not None and len(data) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return data
+
+
 def json_body() -> Any:
     """The request's JSON, whatever its Content-Type; a 400 'Invalid request.' otherwise."""
-    data = request.get_data(cache=True)
+    data = request_body()
     try:
         value = json.loads(data) if data else None
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting too deep

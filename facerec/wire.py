@@ -32,6 +32,8 @@ def from_npy(data: bytes, dtype: np.dtype, ndim: int) -> np.ndarray:
         shape, fortran_order, stored_dtype = _HEADER_READERS[version](stream)
     except (ValueError, OSError, EOFError, KeyError):
         raise _invalid("body is not a valid .npy array") from None
+    if any(size < 0 for size in shape):  # two negative sizes make a positive product
+        raise _invalid("body is not a valid .npy array: a negative size in its shape")
     if stored_dtype != dtype or len(shape) != ndim:
         raise _invalid(f"expected a {ndim}-d {np.dtype(dtype).name} array, got {len(shape)}-d {stored_dtype.name}")
     if fortran_order or len(data) - stream.tell() != math.prod(shape) * stored_dtype.itemsize:

@@ -85,10 +85,22 @@ class Raw(bytes):
     """A body sent as these bytes, not as JSON."""
 
 
+class Chunked(bytes):
+    """A body sent in chunks of 64 KiB (Transfer-Encoding: chunked, no Content-Length)."""
+
+
 def post(url: str, body) -> requests.Response:
+    headers = {"Content-Type": "application/json"}
+    if isinstance(body, Chunked):
+        chunks = (body[start : start + 65536] for start in range(0, len(body), 65536))
+        return requests.post(url, data=chunks, headers=headers, timeout=120)
     if isinstance(body, Raw):
-        return requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=120)
+        return requests.post(url, data=body, headers=headers, timeout=120)
     return requests.post(url, json=body, timeout=120)
+
+
+def chunked_image(size: int) -> Chunked:
+    return Chunked(json.dumps({"image": "data:image/png;base64," + "A" * size}).encode())
 
 
 def expect_error(response: requests.Response, status: int, reason: str) -> dict:
@@ -154,6 +166,7 @@ RECOGNITION_ERRORS = [
     case("invalid base64", lambda: {"image": "data:image/jpeg;base64,@@@@"}, 400, "invalid_base64"),
     case("base64 badly padded", lambda: {"image": "data:image/jpeg;base64,abc"}, 400, "invalid_base64"),
     case("0 bytes", lambda: {"image": "data:image/jpeg;base64,"}, 400, "empty_image"),
+    case("chunked body", lambda: chunked_image(4), 400, "not_an_image"),  # read whole, as with a Content-Length
     *[case(name, image_body(data, "image/jpeg"), 400, "not_an_image") for name, data in NOT_IMAGES.items()],
     *[case(name, image_body(data), 400, "unsupported_format") for name, data in UNSUPPORTED_FORMATS.items()],
     *[
@@ -166,6 +179,7 @@ LIMITS = [
     case("10000x10000 PNG", image_body(lambda: bilevel_png(10_000, 10_000)), 413, "max_image_pixels"),
     case("200 faces", image_body(two_hundred_faces), 413, "max_faces"),
     case("body over 32 MiB", lambda: Raw(b" " * (32 * 1024 * 1024 + 1)), 413, "max_request_bytes"),
+    case("chunked body over 32 MiB", lambda: chunked_image(32 * 1024 * 1024), 413, "max_request_bytes"),
 ]
 LIMIT_SETTINGS = {
     "max_image_pixels": "FACEREC_MAX_IMAGE_PIXELS",
@@ -243,6 +257,10 @@ ITEM_FAILURES = [
     case("0 bytes", lambda: good_item(image="data:image/png;base64,"), 200, "empty_image"),
     *[case(name, lambda d=data: good_item(image=uri(d())), 200, "not_an_image") for name, data in NOT_IMAGES.items()],
     case("1x1 pixel", lambda: good_item(image=uri(TINY_PNG)), 200, "no_face"),
+    *[
+        case(f"{w}x{h} pixels", lambda w=w, h=h: good_item(image=uri(bilevel_png(w, h))), 200, "no_face")
+        for w, h in ((2000, 1), (1, 2000), (12000, 100))  # letterboxed to no rows; framed in 870 MB
+    ],
     case("30000x30000 PNG", lambda: good_item(image=uri(bilevel_png(30_000, 30_000))), 200, "max_image_pixels"),
     case("200 faces", lambda: good_item(image=uri(two_hundred_faces())), 200, "max_faces"),
     case("name a number", lambda: good_item(name=5), 200, "invalid_name"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -44,6 +45,22 @@ def test_same_faces_as_insightface_scrfd(detector, path):
 def test_an_image_that_is_not_bgr_is_refused_not_blank(detector, shape):
     with pytest.raises(ValueError, match="expected a BGR image"):
         detector.predict(np.full(shape, 128, dtype=np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(100, 12000, 3), (12000, 100, 3), (1, 2000, 3), (2000, 1, 3), (1, 1, 3)])
+def test_extreme_shapes_find_nothing_and_take_no_more_than_the_canvas(detector, shape):
+    """An image with no face is looked at again as if framed by black: a 12000x100 one, framed so,
+    took 870 MB; a 2000x1 one letterboxed to no rows at all."""
+    detector.load()
+    image = np.full(shape, 128, np.uint8)
+    tracemalloc.start()
+    try:
+        faces = detector.predict(image)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert faces == []
+    assert peak < 4 * image.nbytes + 20 * 2**20, f"{peak / 2**20:.0f} MB"
 
 
 def test_a_batch_equals_one_image_at_a_time(detector):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -68,6 +69,36 @@ def test_no_database_configured_is_503(work_dir, extraction_service):
         assert requests.get(service.url + "/health", timeout=30).status_code == 503
         assert requests.get(service.url + "/health/live", timeout=30).status_code == 200
     finally:
+        service.stop()
+
+
+def test_clients_silent_mid_request_do_not_hold_the_threads(work_dir, extraction_service):
+    """Eight half-sent requests took face_detection's 2 x 4 request threads for as long as they
+    stayed open; each thread now gives up after FACEREC_CLIENT_TIMEOUT_S of silence."""
+    service = Service(
+        "face_detection",
+        env={
+            "DATABASE_URL": "",
+            "FEATURE_EXTRACTION_URL": extraction_service.url,
+            "FACEREC_STATE_DIR": str(work_dir / "silent-clients-state"),
+            "FACEREC_CLIENT_TIMEOUT_S": "2",
+        },
+        log_path=work_dir / "silent-clients.log",
+    ).start()
+    host, port = service.url.removeprefix("http://").split(":")
+    stalled = []
+    try:
+        for _ in range(12):
+            connection = socket.create_connection((host, int(port)))
+            connection.sendall(b"POST /face-recognition HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            stalled.append(connection)
+        time.sleep(0.5)  # every request thread is now waiting on one of them
+        started = time.monotonic()
+        assert requests.get(service.url + "/health/live", timeout=30).status_code == 200
+        assert time.monotonic() - started < 10
+    finally:
+        for connection in stalled:
+            connection.close()
         service.stop()
 
 

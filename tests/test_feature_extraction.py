@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import requests
+from numpy.lib import format as npy_format
 from PIL import Image
 
 from facerec.inference.recognizers import ArcFaceMBF
@@ -154,6 +155,29 @@ def test_wrong_size_json_crop_is_refused(extraction_service):
     crops = [{"id": 1, "image": base64.b64encode(image).decode()}]
     response = requests.post(extraction_service.url + "/extract_feature", json={"crops": crops}, timeout=30)
     assert response.status_code == 400 and response.json()["reason"] == "wrong_crop_size"
+
+
+def test_json_crops_are_counted_and_sized_before_decoding(extraction_service):
+    """Each of these PNGs is 4 KB that decode to 2000x2000 pixels."""
+    buffer = io.BytesIO()
+    Image.new("L", (2000, 2000)).save(buffer, format="PNG")
+    bomb = base64.b64encode(buffer.getvalue()).decode()
+    url = extraction_service.url + "/extract_feature"
+    too_many = requests.post(url, json={"crops": [{"image": bomb}] * 257}, timeout=30)
+    too_large = requests.post(url, json={"crops": [{"image": bomb}]}, timeout=30)
+    assert too_many.status_code == 413 and too_many.json()["reason"] == "max_batch"
+    assert too_large.status_code == 400 and too_large.json()["reason"] == "wrong_crop_size"
+    assert "a larger crop at index 0" in too_large.json()["error"]
+
+
+def test_negative_sizes_in_an_npy_header_are_refused(extraction_service):
+    header = io.BytesIO()  # two negative sizes: their product is the body's length, as if valid
+    npy_format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (-1, -112, 112, 3)})
+    forged = header.getvalue() + bytes(112 * 112 * 3)
+    response = requests.post(
+        extraction_service.url + "/extract_feature", data=forged, headers={"Content-Type": NPY_MEDIA_TYPE}, timeout=30
+    )
+    assert response.status_code == 400 and response.json()["reason"] == "invalid_npy"
 
 
 def test_unknown_route_is_json_404(extraction_service):

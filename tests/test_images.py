@@ -125,6 +125,16 @@ def test_exif_orientation_is_honoured(orientation):
     assert np.array_equal(decoded, pillow_bgr(data))
 
 
+def test_an_unreadable_exif_block_leaves_the_image_as_stored():
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "cam"
+    data = bytearray(encode(textured(), "WEBP", exif=exif))
+    tiff = data.find(b"MM\x00*")
+    assert data[tiff + 10 : tiff + 12] == b"\x01\x0f"  # the first entry: Make
+    data[tiff + 11] = 0x55  # now SMinSampleValue, a number holding text: Pillow's parser raised struct.error
+    assert decode_image(bytes(data), MAX).shape == (48, 64, 3)
+
+
 @pytest.mark.parametrize("name", ["yaoming.jpg", "players.jpg", "gdp.jpg", "t1.jpg"])
 def test_photos_decode_to_the_pixels_pillow_gives(name):
     path = insightface_photo(name) if name == "t1.jpg" else PACKAGE_PHOTOS / name

@@ -71,6 +71,8 @@ def test_append_failures_name_the_photo_id(api):
         sample("p", photo_id="same"),
         sample("q", photo_id="no/slash"),
         {"id": "r", "photo_id": "r1", "image": "data:image/jpeg;base64,aGVsbG8="},
+        sample("s", photo_id="."),  # path steps in a URL: /samples/s/photos/. would be photo ""
+        sample("t", photo_id=".."),
     ]
     body = append(api, items).json()
     assert body["success"] == ["p"] and body["photos"] == [{"id": "p", "photo_id": "same"}]
@@ -78,6 +80,8 @@ def test_append_failures_name_the_photo_id(api):
         ("p", "same", "duplicate_id"),
         ("q", "no/slash", "invalid_photo_id"),
         ("r", "r1", "not_an_image"),
+        ("s", ".", "invalid_photo_id"),
+        ("t", "..", "invalid_photo_id"),
     ]
 
 
