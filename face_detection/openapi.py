@@ -324,6 +324,14 @@ SPEC = {
                 ],
                 "responses": {"200": json_content(ref("SamplePage"), "one page"), **ERROR_RESPONSES},
             },
+            "delete": {
+                "summary": "Delete a sample id with all its photos, or one photo (admin); any id, '/' included",
+                "parameters": [
+                    {**_query_parameter("id", {"type": "string", "minLength": 1}, "the sample id"), "required": True},
+                    _query_parameter("photo_id", {"type": "string"}, "only this photo ('' : the /update-samples one)"),
+                ],
+                "responses": DELETE_RESPONSES,
+            },
         },
         "/samples/{id}": {
             "delete": {

@@ -40,6 +40,18 @@ def list_samples():
     return jsonify(total=page.total, offset=offset, limit=limit, samples=[p.to_dict() for p in page.photos])
 
 
+@blueprint.delete("/samples")
+@requires(ADMIN)
+def delete_by_query():
+    """DELETE /samples?id=X[&photo_id=Y]: any id, also those a path cannot hold ('/lead', 'x/photos')."""
+    if "id" not in request.args:
+        raise BadRequest("'id' is missing: DELETE /samples?id=...", reason="missing_id")
+    photo_id = request.args.get("photo_id")  # present but empty: the photo that /update-samples writes
+    if photo_id is None:
+        return delete_sample(request.args["id"])
+    return delete_photo(request.args["id"], photo_id)
+
+
 @blueprint.delete("/samples/<path:sample_id>")
 @requires(ADMIN)
 def delete_sample(sample_id: str):

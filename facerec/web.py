@@ -13,9 +13,10 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, has_app_context, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import RequestRedirect
 
 from facerec import metrics
-from facerec.errors import ApiError, BadRequest, LimitExceeded
+from facerec.errors import ApiError, BadRequest, LimitExceeded, NotFound
 from facerec.settings import Settings
 
 log = logging.getLogger("facerec.access")
@@ -56,6 +57,7 @@ def create_base_app(import_name: str, settings: Settings) -> Flask:
     app.json.sort_keys = False
     app.extensions["settings"] = settings
     app.before_request(_start_request)
+    app.before_request(_no_redirect_for_writes)
     app.after_request(_json_redirect)
     app.after_request(_log_request)
     metrics.install(app)
@@ -68,6 +70,19 @@ def create_base_app(import_name: str, settings: Settings) -> Flask:
 def _start_request() -> None:
     g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
     g.started = time.perf_counter()
+
+
+def _no_redirect_for_writes() -> None:
+    """Werkzeug answers a path that is not a route's own (//, a missing trailing /) with a redirect
+    to one that is. For a DELETE that other path can be another resource: /samples/%2Flead (the id
+    '/lead') to /samples/lead, /samples/x%2Fphotos (the id 'x/photos') to the photo '' of x."""
+    redirect = request.routing_exception
+    if isinstance(redirect, RequestRedirect) and request.method not in ("GET", "HEAD"):
+        raise NotFound(
+            f"no {request.method} route at this exact path (it would be {redirect.new_url}); "
+            "ids that hold '/' go in the query string: DELETE /samples?id=...",
+            reason="non_canonical_path",
+        )
 
 
 def _json_redirect(response: Response) -> Response:

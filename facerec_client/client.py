@@ -80,11 +80,10 @@ class FaceRecClient:
         return self._call("GET", "/samples", params={k: v for k, v in params.items() if v is not None}).json()
 
     def delete_sample(self, sample_id: str, photo_id: str | None = None) -> dict:
-        """Delete a person (needs an admin key), or one photo of theirs."""
-        path = f"/samples/{_segment(sample_id)}"
-        if photo_id is not None:
-            path += f"/photos/{_segment(photo_id)}"
-        return self._call("DELETE", path).json()
+        """Delete a person (needs an admin key), or one photo of theirs. The ids go in the query
+        string, where any id is itself: in a path, Werkzeug reads %2F as '/'."""
+        params = {"id": str(sample_id)} if photo_id is None else {"id": str(sample_id), "photo_id": photo_id}
+        return self._call("DELETE", "/samples", params=params).json()
 
     @staticmethod
     def _recognition_body(image: Photo, min_similarity: float | None, top_k: int | None) -> dict:
@@ -103,10 +102,6 @@ class FaceRecClient:
         if not response.ok:
             raise _error_of(response)
         return response
-
-
-def _segment(value: str) -> str:
-    return requests.utils.quote(str(value), safe="")
 
 
 def _error_of(response: requests.Response) -> FaceRecError:

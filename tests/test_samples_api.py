@@ -119,6 +119,27 @@ def test_delete_a_person_or_one_photo(api):
     assert [p["id"] for p in listing(api)["samples"]] == ["keep"]
 
 
+def test_any_id_is_deleted_by_query_and_never_another_by_path(api):
+    ids = ["/lead", "lead", "x/photos", "x", "a b/ü?#%", ".", "y/photos/p1", "y"]
+    assert enrol(api, [sample(sample_id) for sample_id in ids]).json()["success"] == ids
+    for sample_id in ("/lead", "x/photos"):  # read as /samples//lead and /samples/x/photos
+        quoted = requests.utils.quote(sample_id, safe="")
+        response = requests.delete(f"{api}/samples/{quoted}", allow_redirects=False, timeout=30)
+        assert response.status_code == 404 and response.json()["reason"] == "non_canonical_path"
+    assert {p["id"] for p in listing(api)["samples"]} == set(ids), "nobody else was deleted"
+    for sample_id in ids:
+        response = requests.delete(api + "/samples", params={"id": sample_id}, timeout=30)
+        assert response.json() == {"id": sample_id, "removed": 1}
+        assert sample_id not in {p["id"] for p in listing(api)["samples"]}
+    append(api, [sample("p", path=YAO, photo_id="one")])
+    enrol_missing = requests.delete(api + "/samples", params={"id": "p", "photo_id": ""}, timeout=30)
+    assert enrol_missing.status_code == 404 and enrol_missing.json()["reason"] == "photo_not_found"
+    one = requests.delete(api + "/samples", params={"id": "p", "photo_id": "one"}, timeout=30)
+    assert one.json() == {"id": "p", "photo_id": "one", "removed": 1}
+    no_id = requests.delete(api + "/samples", timeout=30)
+    assert no_id.status_code == 400 and no_id.json()["reason"] == "missing_id"
+
+
 @pytest.mark.parametrize("path", ["/samples/nobody", "/samples/keep/photos/nothing"])
 def test_deleting_what_does_not_exist_is_json_404(api, path):
     append(api, [sample("keep")])

@@ -250,7 +250,7 @@ async function deleteSample(id, button) {
     return;
   }
   try {
-    await api("DELETE", `samples/${encodeURIComponent(id)}`);
+    await api("DELETE", `samples?id=${encodeURIComponent(id)}`); // any id, "/" included
   } catch (error) {
     setStatus($("#samples-status"), `Could not delete ${id}: ${error.message}`, "error");
     return;
