@@ -20,6 +20,8 @@ from facerec.settings import Settings
 from facerec.wire import NPY_MEDIA_TYPE, to_npy
 
 DOWN = "the feature_extraction service is unavailable"
+# /health asks feature_extraction each time, but no longer than a load balancer's check waits.
+HEALTH_CHECK_TIMEOUT_S = 2.0
 
 
 class ExtractionClient:
@@ -56,6 +58,18 @@ class ExtractionClient:
                     )
         return self._spec
 
+    def check(self) -> str:
+        """The model feature_extraction runs, asked now (requests use the spec asked once) and without
+        retries; a model other than the spec's makes the next request ask again."""
+        health = self._request("GET", "/health", timeout=min(self.timeout, HEALTH_CHECK_TIMEOUT_S), retries=False)
+        try:
+            model = str(health.json()["model"])
+        except (ValueError, KeyError, TypeError):
+            raise ExtractionUnavailable(f"{DOWN}: malformed /health answer", reason="extraction_failed") from None
+        if self._spec is not None and self._spec.model != model:
+            self._spec = None
+        return model
+
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """One round trip for the whole batch; returns N x dim unit vectors in order."""
         spec = self.spec()
@@ -71,18 +85,27 @@ class ExtractionClient:
         return vectors
 
     def _request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        retries: Retry | bool | None = None,
     ) -> urllib3.BaseHTTPResponse:
         headers = {**self.headers, **(headers or {})}
+        timeout = timeout or self.timeout
         try:
-            response = self.http.request(method, self.base_url + path, body=body, headers=headers, timeout=self.timeout)
+            response = self.http.request(
+                method, self.base_url + path, body=body, headers=headers, timeout=timeout, retries=retries
+            )
         except HTTPError as error:
             cause = error.reason if isinstance(error, MaxRetryError) else error
             # A connect or read timeout; a refused connection is a NewConnectionError, also a timeout to urllib3.
             if isinstance(cause, TimeoutError) and not isinstance(cause, NewConnectionError):
+                setting = " (setting FACEREC_EXTRACTION_TIMEOUT_S)" if timeout == self.timeout else ""
                 raise ExtractionUnavailable(
-                    f"{DOWN}: no answer within {self.timeout:g} s (setting FACEREC_EXTRACTION_TIMEOUT_S)",
-                    reason="extraction_timeout",
+                    f"{DOWN}: no answer within {timeout:g} s{setting}", reason="extraction_timeout"
                 ) from None
             raise ExtractionUnavailable(
                 f"{DOWN} at {self.base_url} ({type(cause).__name__})", reason="extraction_unavailable"

@@ -199,7 +199,7 @@ def ready():
     pipeline = _pipeline()
     checks = {"detector": pipeline.detector.provider}
     try:
-        checks["embedding_model"] = pipeline.extraction.spec().model
+        checks["embedding_model"] = pipeline.extraction.check()
         checks["feature_extraction"] = "ok"
     except ApiError as error:
         checks["feature_extraction"] = error.message

@@ -204,6 +204,11 @@ def metrics_dirs(workers: set[int]) -> set[Path]:
     return {path.parent for path in made if int(path.stem.rsplit("_", 1)[-1]) in workers}
 
 
+def health(service: Service) -> tuple[int, str]:
+    response = requests.get(service.url + "/health", timeout=30)
+    return response.status_code, response.json()["feature_extraction"]
+
+
 def test_feature_extraction_down_killed_or_stalled_is_503_then_recovers(work_dir, detection_db_url):
     port = free_port()
     detection = Service(
@@ -224,8 +229,11 @@ def test_feature_extraction_down_killed_or_stalled_is_503_then_recovers(work_dir
         extraction.start()
         assert recognise(detection).status_code == 200
 
+        assert health(detection) == (200, "ok")
         kill(extraction)
         expect_503(recognise(detection), "extraction_unavailable")
+        status, state = health(detection)  # asked anew, though the model was known
+        assert status == 503 and "unavailable" in state
         extraction.start()
         assert recognise(detection).status_code == 200
 
@@ -235,6 +243,9 @@ def test_feature_extraction_down_killed_or_stalled_is_503_then_recovers(work_dir
         try:
             body = expect_503(recognise(detection), "extraction_timeout")
             assert "FACEREC_EXTRACTION_TIMEOUT_S" in body["error"]
+            started = time.monotonic()
+            status, state = health(detection)
+            assert status == 503 and "no answer within 2 s" in state and time.monotonic() - started < 5
         finally:
             for pid in stalled:
                 os.kill(pid, signal.SIGCONT)
