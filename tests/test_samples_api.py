@@ -186,6 +186,22 @@ def test_match_gives_distinct_people_with_their_best_photo(store):
     assert top[0].similarity == pytest.approx(0.95, abs=1e-4) and len(top) == 3
 
 
+def test_top_k_persons_even_when_one_has_more_photos_near_than_are_read(store):
+    rng = np.random.default_rng(10)
+    query = unit(rng.standard_normal(512))
+    store.clear()
+    rows = [(Sample("many", "", "", "", f"m{i}"), near(query, 0.95 - i * 0.001, rng)) for i in range(40)]
+    rows += [(Sample(name, "", "", ""), near(query, similarity, rng)) for name, similarity in (("b", 0.8), ("c", 0.7))]
+    rows += [(Sample(f"noise{i}", "", "", ""), unit(rng.standard_normal(512))) for i in range(300)]
+    store.bulk_load(rows, "m")
+    [top] = store.match(np.stack([query]), "m", top_k=3)  # reads 21 rows first: all of them "many"'s
+    assert [m.sample_id for m in top] == ["many", "b", "c"]
+    store.clear()
+    store.bulk_load(rows[:41], "m")  # two persons only: every photo read, two answers
+    [top] = store.match(np.stack([query]), "m", top_k=3)
+    assert [m.sample_id for m in top] == ["many", "b"]
+
+
 def test_match_answers_each_face_in_order(store):
     rng = np.random.default_rng(8)
     queries = [unit(rng.standard_normal(512)) for _ in range(3)]

@@ -21,8 +21,10 @@ from facerec.errors import Conflict
 from facerec.metrics import DB_QUERY_SECONDS
 
 # match() reads this many nearest rows per wanted person, so that top_k distinct persons remain
-# after keeping each person's best photo whenever nobody has more photos than this near the query.
+# after keeping each person's best photo whenever nobody has more photos than this near the query;
+# where some have, it reads 4x more, up to MAX_ROWS_READ (pgvector's hnsw.max_scan_tuples: 20,000).
 PHOTOS_PER_PERSON = 10
+MAX_ROWS_READ = 10_000
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,18 @@ MATCH_ONE_FACE = f"""
             FROM {TABLE} ORDER BY distance LIMIT %(candidates)s
         ) nearest_photos
         ORDER BY sample_id, distance
+    ) best_photo_per_person
+    ORDER BY distance LIMIT %(top_k)s
+"""
+
+# The same, also saying how many photos it read: fewer than asked means it read every photo.
+MATCH_ONE_FACE_COUNTED = f"""
+    WITH nearest_photos AS MATERIALIZED (
+        SELECT sample_id, photo_id, name, metadata, embedding <=> %(vector)s AS distance
+        FROM {TABLE} ORDER BY distance LIMIT %(candidates)s
+    )
+    SELECT sample_id, name, metadata, 1 - distance, photo_id, (SELECT count(*) FROM nearest_photos) FROM (
+        SELECT DISTINCT ON (sample_id) * FROM nearest_photos ORDER BY sample_id, distance
     ) best_photo_per_person
     ORDER BY distance LIMIT %(top_k)s
 """
@@ -213,22 +227,43 @@ class SampleStore:
         if len(vectors) == 0:
             return []
         candidates = (top_k - 1) * PHOTOS_PER_PERSON + 1
-        # More rows than ef_search: keep walking the graph past them (pgvector 0.8+), else the scan
-        # would end short. Only then: the walk keeps what it discards, ~10% slower at 1M faces.
-        walk_on = candidates > self.database.settings.hnsw_ef_search
         with self.database.connection() as conn:
             with conn.pipeline():
-                if walk_on:
-                    conn.execute("SET hnsw.iterative_scan = strict_order")
+                self._walk_on_past_ef_search(conn, candidates)
                 models = conn.execute(_MODELS)
                 cursors = [
                     conn.execute(MATCH_ONE_FACE, {"vector": vector, "candidates": candidates, "top_k": top_k})
                     for vector in vectors
                 ]
-                if walk_on:
-                    conn.execute("RESET hnsw.iterative_scan")
+                self._walk_on_past_ef_search(conn, candidates, stop=True)
             _check_model(models.fetchone(), model)
-            return [[Match(*row) for row in cursor.fetchall()] for cursor in cursors]
+            found = [[Match(*row) for row in cursor.fetchall()] for cursor in cursors]
+            # One face's top_k: with none, the table is empty; with fewer, someone's photos may fill the rows read.
+            return [
+                self._match_reading_more(conn, vector, candidates, top_k) if 0 < len(matches) < top_k else matches
+                for vector, matches in zip(vectors, found, strict=True)
+            ]
+
+    def _match_reading_more(self, conn: psycopg.Connection, vector: np.ndarray, read: int, top_k: int) -> list[Match]:
+        """top_k persons from 4x more rows each time, until there are as many or every photo was read."""
+        matches: list[Match] = []
+        while len(matches) < top_k and read < MAX_ROWS_READ:
+            read = min(4 * read, MAX_ROWS_READ)
+            self._walk_on_past_ef_search(conn, read)
+            rows = conn.execute(
+                MATCH_ONE_FACE_COUNTED, {"vector": vector, "candidates": read, "top_k": top_k}
+            ).fetchall()
+            self._walk_on_past_ef_search(conn, read, stop=True)
+            matches = [Match(*row[:5]) for row in rows]
+            if not rows or rows[0][5] < read:
+                break
+        return matches
+
+    def _walk_on_past_ef_search(self, conn: psycopg.Connection, rows: int, stop: bool = False) -> None:
+        """More rows than ef_search: keep walking the graph past them (pgvector 0.8+), else the scan
+        would end short. Only then: the walk keeps what it discards, ~10% slower at 1M faces."""
+        if rows > self.database.settings.hnsw_ef_search:
+            conn.execute("RESET hnsw.iterative_scan" if stop else "SET hnsw.iterative_scan = strict_order")
 
 
 def _write(conn: psycopg.Connection, rows: list[tuple[str, str, Sample, np.ndarray]], model: str) -> None:
