@@ -1,7 +1,8 @@
 """The `facerec` command: enrol, recognise, verify, detect, list and delete against a face_detection service.
 
-Exit status: 0 done (verify: the same person), 1 verify: not the same person, 2 bad usage,
-3 the service answered an error or could not be reached.
+Exit status: 0 done (verify: the same person), 1 verify: not the same person, 2 bad usage (a photo
+that cannot be read, an output that cannot be written), 3 the service answered an error or could
+not be reached.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from facerec_client.client import DEFAULT_URL, FaceRecClient, FaceRecError
 
-OK, NOT_SAME_PERSON, SERVICE_ERROR = 0, 1, 3
+OK, NOT_SAME_PERSON, BAD_USAGE, SERVICE_ERROR = 0, 1, 2, 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,10 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     except FaceRecError as error:
         print(f"error: {error}", file=sys.stderr)
         return SERVICE_ERROR
+    except OSError as error:  # a local file: never exit 1, which says "not the same person"
+        print(f"error: {error.strerror or error}: {error.filename or ''}", file=sys.stderr)
+        return BAD_USAGE
     if args.json:
         print(json.dumps(answer, indent=2, ensure_ascii=False))
     else:
-        print(args.describe(answer))
+        print(args.describe(answer), file=sys.stderr if status == SERVICE_ERROR else sys.stdout)
     return status
 
 

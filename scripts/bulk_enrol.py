@@ -5,9 +5,10 @@
 
 Every photo is appended with POST /samples, so a person keeps all their photos, under a photo id
 derived from the person's id and the photo's path: sending a photo again replaces it, never
-duplicates it. Each photo that is done (stored, or refused by the service with a reason) is
-written to --state-file at once; rerun the same command after an interruption and those are
-skipped. Connection failures and 5xx answers are retried, then left for the next run.
+duplicates it. Each photo's outcome (stored, or refused by the service with a reason) is written
+to --state-file at once; rerun the same command after an interruption and the stored ones are
+skipped, the refused ones sent again (fixed or not: the exit status says whether all are stored).
+Connection failures and 5xx answers are retried, then left for the next run.
 
 Exit status: 0 every photo stored, 1 some failed (the summary gives the reasons), 2 the service
 refused the whole run (URL or API key wrong), 130 interrupted.
@@ -76,7 +77,7 @@ def photos_from_tree(root: Path) -> list[Photo]:
 
 def photos_from_csv(table: Path) -> list[Photo]:
     """Rows id,name,path[,metadata]; a relative path is relative to the CSV's folder."""
-    with table.open(newline="", encoding="utf-8") as stream:
+    with table.open(newline="", encoding="utf-8-sig") as stream:  # -sig: Excel starts its CSVs with a BOM
         rows = list(csv.DictReader(stream))
     for line, row in enumerate(rows, start=2):
         if not (row.get("id") and row.get("path")):
@@ -96,15 +97,17 @@ class StateFile:
         self.path = path
         self._lock = threading.Lock()
 
-    def finished(self) -> dict[str, dict]:
-        done = {}
+    def stored(self) -> set[str]:
+        """The photos stored by earlier runs (a refused one stored later counts as stored)."""
+        done = set()
         if self.path.exists():
             for line in self.path.read_text(encoding="utf-8").splitlines():
                 try:
                     entry = json.loads(line)
                 except ValueError:
                     continue  # a line cut short by the interruption
-                done[entry["key"]] = entry
+                if entry["ok"]:
+                    done.add(entry["key"])
         return done
 
     def record(self, outcomes: list[Outcome]) -> None:
@@ -218,7 +221,8 @@ class Summary:
                 self.unavailable += 1
 
     def print(self, stream) -> None:
-        print(f"stored {self.stored}, failed {len(self.failed)}, skipped {self.already_done} done before", file=stream)
+        done = f"stored {self.stored}, failed {len(self.failed)}, skipped {self.already_done} stored before"
+        print(done, file=stream)
         reasons = Counter(outcome.reason for outcome in self.failed)
         for reason, count in reasons.most_common():
             print(f"  {reason}: {count}", file=stream)
@@ -239,7 +243,7 @@ class Summary:
 
 
 def run(photos: list[Photo], client: Client, state: StateFile, workers: int, batch_size: int) -> Summary:
-    done = state.finished()
+    done = state.stored()
     todo = [photo for photo in photos if key(photo) not in done]
     summary = Summary(already_done=len(photos) - len(todo))
     with tqdm(total=len(todo), unit="photo", file=sys.stderr) as progress:

@@ -38,14 +38,17 @@ def test_a_folder_tree_is_enrolled_with_a_summary_of_failures(api, tree, tmp_pat
     state = tmp_path / "state.jsonl"
     result = bulk_enrol(tree, "--url", api, "--state-file", state, "--workers", 2, "--batch", 2)
     assert result.returncode == 1, result.stderr
-    assert "stored 3, failed 1, skipped 0 done before" in result.stdout
+    assert "stored 3, failed 1, skipped 0 stored before" in result.stdout
     assert "not_an_image: 1" in result.stdout and "broken.jpg" in result.stdout
     photos = listing(api)["samples"]
     assert sorted(p["id"] for p in photos) == ["other", "yao_ming", "yao_ming"]
 
-    again = bulk_enrol(tree, "--url", api, "--state-file", state)
-    assert again.returncode == 0 and "stored 0, failed 0, skipped 4 done before" in again.stdout
+    again = bulk_enrol(tree, "--url", api, "--state-file", state)  # the refused photo is tried again
+    assert again.returncode == 1 and "stored 0, failed 1, skipped 3 stored before" in again.stdout
     assert listing(api)["total"] == 3
+    (tree / "other" / "broken.jpg").unlink()
+    fixed = bulk_enrol(tree, "--url", api, "--state-file", state)
+    assert fixed.returncode == 0 and "stored 0, failed 0, skipped 3 stored before" in fixed.stdout
 
 
 def test_an_unavailable_service_leaves_the_photos_for_the_next_run(api, tree, tmp_path):
@@ -54,7 +57,7 @@ def test_an_unavailable_service_leaves_the_photos_for_the_next_run(api, tree, tm
     assert down.returncode == 1 and "4 not sent (service unavailable)" in down.stdout
     assert listing(api)["total"] == 0
     resumed = bulk_enrol(tree, "--url", api, "--state-file", state)
-    assert "stored 3, failed 1, skipped 0 done before" in resumed.stdout
+    assert "stored 3, failed 1, skipped 0 stored before" in resumed.stdout
     assert listing(api)["total"] == 3
 
 
@@ -67,7 +70,7 @@ def test_sending_a_photo_again_does_not_duplicate_it(api, tree, tmp_path):
 def test_a_csv_gives_ids_names_and_metadata(api, tmp_path):
     shutil.copy(YAO, tmp_path / "yao.jpg")
     table = tmp_path / "people.csv"
-    table.write_text("id,name,path,metadata\n42,Yao Ming,yao.jpg,nba\n")
+    table.write_text("\ufeffid,name,path,metadata\n42,Yao Ming,yao.jpg,nba\n", encoding="utf-8")  # Excel's BOM
     result = bulk_enrol("--csv", table, "--url", api, "--state-file", tmp_path / "state.jsonl")
     assert result.returncode == 0, result.stdout + result.stderr
     [photo] = listing(api)["samples"]

@@ -81,15 +81,22 @@ def test_errors_exit_3_with_the_services_message(secured_api, tmp_path):
     not_an_image.write_text("hello")
     bad = facerec(secured_api, "recognize", not_an_image)
     assert bad.returncode == 3 and "not_an_image" in bad.stderr
+    refused = facerec(secured_api, "enroll", "notes", not_an_image)
+    assert refused.returncode == 3 and "failed notes" in refused.stderr and refused.stdout == ""
     unreachable = facerec("http://127.0.0.1:9", "list")
     assert unreachable.returncode == 3 and "cannot reach" in unreachable.stderr
 
 
-def test_usage_errors_exit_2(secured_api):
+def test_usage_errors_exit_2(secured_api, tmp_path):
     both = facerec(secured_api, "verify", YAO, YAO, "--id", "yao")
     assert both.returncode == 2 and "not allowed" in both.stderr
     assert facerec(secured_api, "verify", YAO).returncode == 2
     assert facerec(secured_api, "frobnicate").returncode == 2
+    missing = tmp_path / "missing.jpg"  # never 1, which is verify's "not the same person"
+    for args in (("verify", missing, YAO), ("enroll", "x", missing), ("recognize", YAO, "--annotate", missing / "x")):
+        result = facerec(secured_api, *args)
+        assert result.returncode == 2 and "No such file or directory" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_python_client(secured_api):
