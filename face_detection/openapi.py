@@ -183,6 +183,23 @@ DELETE_RESPONSES = {
     "404": json_content(ref("Error"), "no such sample or photo"),
     **ERROR_RESPONSES,
 }
+CLEARED = {
+    "type": "object",
+    "required": ["success"],
+    "properties": {"success": {"type": "string"}, "removed": {"type": "integer", "minimum": 0}},
+}
+READINESS = {
+    "type": "object",
+    "required": ["status", "detector", "feature_extraction", "database"],
+    "properties": {
+        "status": {"enum": ["ok", "unavailable"]},
+        "version": {"type": "string"},
+        "detector": {"type": "string", "description": "where it runs: cpu, cuda, cuda-fp16"},
+        "embedding_model": {"type": "string"},
+        "feature_extraction": {"type": "string", "description": "ok, or why not"},
+        "database": {"type": "string", "description": "ok, or why not"},
+    },
+}
 DATABASE_CONFIG = {
     "type": "object",
     "required": ["host", "db_name", "username", "password"],
@@ -224,8 +241,8 @@ SPEC = {
     "security": [{"bearer": []}, {"apiKey": []}, {}],
     "paths": {
         "/config-database": {
-            "post": {
-                "summary": "Point the service at a PostgreSQL database (admin); GET with a body works too",
+            method: {
+                "summary": "Point the service at a PostgreSQL database (admin); GET with a body, as the original",
                 "requestBody": json_content(ref("DatabaseConfig")),
                 "responses": {
                     **ERROR_RESPONSES,
@@ -237,12 +254,14 @@ SPEC = {
                     },
                 },
             }
+            for method in ("get", "post")
         },
         "/clear-samples": {
-            "get": {
-                "summary": "Remove every sample (admin)",
-                "responses": {"200": json_content({"type": "object"}, "removed"), **ERROR_RESPONSES},
+            method: {
+                "summary": "Remove every sample (admin); GET as the original README, POST and DELETE too",
+                "responses": {"200": json_content(CLEARED, "removed"), **ERROR_RESPONSES},
             }
+            for method in ("get", "post", "delete")
         },
         "/update-samples": {
             "post": {
@@ -340,6 +359,13 @@ SPEC = {
                 "responses": DELETE_RESPONSES,
             }
         },
+        "/samples/{id}/photos/": {
+            "delete": {
+                "summary": "Delete the photo that /update-samples wrote (photo id '') of a sample id (admin)",
+                "parameters": [SAMPLE_ID_PARAMETER],
+                "responses": DELETE_RESPONSES,
+            }
+        },
         "/samples/{id}/photos/{photo_id}": {
             "delete": {
                 "summary": "Delete one photo of a sample id (admin)",
@@ -348,12 +374,15 @@ SPEC = {
             }
         },
         "/metrics": METRICS_PATH,
-        "/health": {
-            "get": {
-                "summary": "Readiness",
-                "security": [{}],
-                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+        **{
+            path: {
+                "get": {
+                    "summary": "Readiness: the detector loaded, the database and feature_extraction answering",
+                    "security": [{}],
+                    "responses": {"200": json_content(READINESS, "ready"), "503": json_content(READINESS, "not ready")},
+                }
             }
+            for path in ("/health", "/health/ready")
         },
         "/health/live": {
             "get": {"summary": "Liveness", "security": [{}], "responses": {"200": {"description": "alive"}}}

@@ -52,7 +52,8 @@ def configure_logging() -> None:
 
 def create_base_app(import_name: str, settings: Settings) -> Flask:
     configure_logging()
-    app = Flask(import_name)
+    # No /static route: the console's files are served by their own route, with their policy headers.
+    app = Flask(import_name, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False
     app.extensions["settings"] = settings

@@ -39,6 +39,22 @@ EMBEDDINGS = {
     },
 }
 BINARY = {"schema": {"type": "string", "format": "binary"}}
+HEALTH = {
+    "type": "object",
+    "required": ["status", "model", "dim", "crop_size", "provider"],
+    "properties": {
+        "status": {"const": "ok"},
+        "version": {"type": "string"},
+        "model": {"type": "string"},
+        "dim": {"type": "integer"},
+        "crop_size": {"type": "integer"},
+        "default_min_similarity": {"type": "number"},
+        "alignment": {"type": "string"},
+        "channel_order": {"type": "string"},
+        "weights_sha256": {"type": ["string", "null"]},
+        "provider": {"type": "string"},
+    },
+}
 
 SPEC = {
     "openapi": "3.1.0",
@@ -71,12 +87,15 @@ SPEC = {
             }
         },
         "/metrics": METRICS_PATH,
-        "/health": {
-            "get": {
-                "summary": "Model, dimension, crop size, weights sha256, provider in use",
-                "security": [{}],
-                "responses": {"200": json_content({"type": "object"}, "the model")},
+        **{
+            path: {
+                "get": {
+                    "summary": "Model, dimension, crop size, weights sha256, provider (a worker that answers is ready)",
+                    "security": [{}],
+                    "responses": {"200": json_content(HEALTH, "the model")},
+                }
             }
+            for path in ("/health", "/health/live", "/health/ready")
         },
     },
 }

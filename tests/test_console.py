@@ -187,6 +187,7 @@ def test_console_files_are_public_and_locked_down(secured_api):
     missing = requests.get(secured_api + "/console/nothing.js", timeout=30)
     assert missing.status_code == 404 and missing.headers["Content-Type"] == "application/json"
     assert requests.get(secured_api + "/console/..%2fapp.py", timeout=30).status_code == 404
+    assert requests.get(secured_api + "/static/console/index.html", timeout=30).status_code == 404  # no way round
     moved = requests.get(secured_api + "/console", allow_redirects=False, timeout=30)
     assert moved.status_code == 308 and moved.headers["Content-Type"] == "application/json"
     assert moved.json()["location"] == moved.headers["Location"] and moved.headers["Location"].endswith("/console/")
