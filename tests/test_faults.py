@@ -49,16 +49,22 @@ def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-def test_no_database_configured_is_503(work_dir, extraction_service):
-    service = Service(
+def without_database(work_dir, extraction_service, name: str, **env: str) -> Service:
+    """face_detection with no database configured (none saved, no DATABASE_URL), started."""
+    return Service(
         "face_detection",
         env={
             "DATABASE_URL": "",
             "FEATURE_EXTRACTION_URL": extraction_service.url,
-            "FACEREC_STATE_DIR": str(work_dir / "no-db-state"),
+            "FACEREC_STATE_DIR": str(work_dir / f"{name}-state"),
+            **env,
         },
-        log_path=work_dir / "no-db.log",
+        log_path=work_dir / f"{name}.log",
     ).start()
+
+
+def test_no_database_configured_is_503(work_dir, extraction_service):
+    service = without_database(work_dir, extraction_service, "no-db")
     try:
         response = enrol(service)
         assert response.status_code == 503
@@ -75,16 +81,7 @@ def test_no_database_configured_is_503(work_dir, extraction_service):
 def test_clients_silent_mid_request_do_not_hold_the_threads(work_dir, extraction_service):
     """Eight half-sent requests took face_detection's 2 x 4 request threads for as long as they
     stayed open; each thread now gives up after FACEREC_CLIENT_TIMEOUT_S of silence."""
-    service = Service(
-        "face_detection",
-        env={
-            "DATABASE_URL": "",
-            "FEATURE_EXTRACTION_URL": extraction_service.url,
-            "FACEREC_STATE_DIR": str(work_dir / "silent-clients-state"),
-            "FACEREC_CLIENT_TIMEOUT_S": "2",
-        },
-        log_path=work_dir / "silent-clients.log",
-    ).start()
+    service = without_database(work_dir, extraction_service, "silent-clients", FACEREC_CLIENT_TIMEOUT_S="2")
     host, port = service.url.removeprefix("http://").split(":")
     stalled = []
     try:
