@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 from facerec.db import schema
 from facerec.db.cli import EXIT_AUTH, EXIT_NO_DATABASE, EXIT_UNREACHABLE
 from facerec.settings import PROJECT_ROOT
-from tests.servers import free_port
+from tests.servers import create_database, free_port
 
 
 def run_init_db(*args: str) -> subprocess.CompletedProcess:
@@ -129,6 +131,23 @@ def test_second_run_changes_nothing_and_keeps_data(fresh_db_url):
     assert again.returncode == 0, again.stderr
     assert "nothing to do" in again.stdout
     assert count_samples(fresh_db_url) == 1
+
+
+def test_set_ups_at_once_all_succeed(pg_admin_url):
+    """Set-ups of a new database at once (init_db runs, /config-database calls) each created the
+    extension or the version table, and all but one failed on a unique index of the catalog."""
+    for _ in range(5):
+        url = create_database(pg_admin_url)
+        ready = threading.Barrier(3)
+
+        def set_up(_, url=url, ready=ready) -> list[int]:
+            with psycopg.connect(url, autocommit=True) as conn:
+                ready.wait()
+                return schema.migrate(conn).applied
+
+        with ThreadPoolExecutor(3) as pool:
+            applied = list(pool.map(set_up, range(3)))
+        assert sorted(applied) == [[], [], [1, 2]]
 
 
 def test_reset_drops_data(fresh_db_url):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import psycopg
 import pytest
@@ -200,6 +202,36 @@ def test_top_k_persons_even_when_one_has_more_photos_near_than_are_read(store):
     store.bulk_load(rows[:41], "m")  # two persons only: every photo read, two answers
     [top] = store.match(np.stack([query]), "m", top_k=3)
     assert [m.sample_id for m in top] == ["many", "b"]
+
+
+def test_a_person_re_enrolled_many_times_is_still_found(store):
+    """Each re-enrolment leaves a dead version in the HNSW graph until a VACUUM takes it out; with
+    more of them nearer the query than ef_search (10 here), the scan returned nobody."""
+    rng = np.random.default_rng(11)
+    query = unit(rng.standard_normal(512))
+    store.clear()
+    store.bulk_load([(Sample(f"noise{i}", "", "", ""), unit(rng.standard_normal(512))) for i in range(300)], "m")
+    for version in range(30):
+        store.upsert([(Sample("often", f"v{version}", "", ""), near(query, 0.95, rng))], "m")
+    store.upsert([(Sample("often", "final", "", ""), near(query, 0.9, rng))], "m")
+    [[best]] = store.match(np.stack([query]), "m")
+    assert (best.sample_id, best.name) == ("often", "final") and best.similarity == pytest.approx(0.9, abs=1e-4)
+    [top] = store.match(np.stack([query]), "m", top_k=2)
+    assert top[0].sample_id == "often" and len(top) == 2
+
+
+def test_overlapping_enrolments_in_opposite_orders_do_not_deadlock(store):
+    rng = np.random.default_rng(12)
+    store.clear()
+    ids = [f"id{i}" for i in range(6)]
+
+    def enrol(order: list[str]) -> None:
+        for _ in range(15):
+            store.upsert([(Sample(i, "", "", ""), unit(rng.standard_normal(512))) for i in order], "m")
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(enrol, ids), pool.submit(enrol, ids[::-1])]:
+            future.result()  # PostgreSQL failed one of two deadlocked transactions: DeadlockDetected
 
 
 def test_match_answers_each_face_in_order(store):

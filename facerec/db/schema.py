@@ -28,6 +28,7 @@ from psycopg import sql
 EMBEDDING_DIM = 512
 TABLE = "sample_face_vectors"
 ORIGINAL_TABLE = f"{TABLE}_original"  # where the original service's table is set aside
+MIGRATION_LOCK = 0x66616365  # "face": the advisory lock that migrations of one database take in turn
 VECTOR_INDEX = "sample_face_vectors_embedding_hnsw"
 
 # Each entry moves the schema from version N-1 to N. Never edit a released entry: append one.
@@ -110,13 +111,15 @@ class Migrated:
 def migrate(conn: psycopg.Connection) -> Migrated:
     """Apply pending migrations in one transaction; say which, and what was set aside."""
     with conn.transaction():
+        # Two set-ups at once (init_db runs, /config-database calls): the second waits here, until
+        # the first commits, then finds nothing left to do; both creating the extension or the
+        # version table at once failed one of them on a unique index of the catalog.
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         ensure_extension(conn)
         conn.execute(
             "CREATE TABLE IF NOT EXISTS facerec_schema_version ("
             " version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        # Two init_db runs at once: the second waits here, then finds nothing left to do.
-        conn.execute("LOCK TABLE facerec_schema_version IN EXCLUSIVE MODE")
         done = current_version(conn)
         set_aside = _set_aside_foreign_table(conn) if done == 0 else None
         applied = []
