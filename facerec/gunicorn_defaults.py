@@ -8,6 +8,7 @@ intra-op threads that the free cores allow (facerec.inference.sessions.CpuThread
 import gc
 import glob
 import json
+import logging
 import os
 import re
 import shutil
@@ -22,7 +23,9 @@ from facerec.settings import Settings
 
 
 class _PatientSocket(socket.socket):
-    """A client's socket whose blocking reads and writes give up after the client's silence."""
+    """A client's socket whose blocking reads and writes give up after the client's silence; a read
+    given up on reads as the end of the stream, which gunicorn and Werkzeug take as a client gone
+    (instead of logging a traceback for each)."""
 
     __slots__ = ()  # the layout of socket.socket, so that an accepted socket can become one
     silence_s: float | None = None
@@ -32,6 +35,22 @@ class _PatientSocket(socket.socket):
             self.settimeout(self.silence_s)
         else:
             super().setblocking(False)
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        try:
+            return super().recv(size, flags)
+        except TimeoutError:
+            self._log_silence()
+            return b""
+
+    def _log_silence(self) -> None:
+        try:
+            peer = self.getpeername()
+        except OSError:
+            peer = "?"
+        logging.getLogger("gunicorn.error").warning(
+            "client %s silent for %s s mid-request (FACEREC_CLIENT_TIMEOUT_S): connection closed", peer, self.silence_s
+        )
 
 
 class TimedThreadWorker(ThreadWorker):

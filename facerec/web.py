@@ -137,15 +137,17 @@ def _unexpected_error(error: Exception):
 
 
 def request_body() -> bytes:
-    """The whole body, or a 413 past FACEREC_MAX_REQUEST_BYTES.
+    """The whole body, or a 413 past FACEREC_MAX_REQUEST_BYTES, or a 400 if it ended short.
 
     Flask refuses a Content-Length over the limit; a chunked body (no Content-Length) Werkzeug cuts
     at the limit without a word, so a body that reaches it is over it if its stream holds more."""
     data = request.get_data(cache=True)
     limit = current_app.config["MAX_CONTENT_LENGTH"]
-    chunked = request.content_length is None
-    if chunked and limit is not None and len(data) >= limit and request.environ["wsgi.input"].read(1):
+    declared = request.content_length
+    if declared is None and limit is not None and len(data) >= limit and request.environ["wsgi.input"].read(1):
         raise RequestEntityTooLarge()
+    if declared is not None and len(data) < declared:  # the client went, or fell silent (FACEREC_CLIENT_TIMEOUT_S)
+        raise BadRequest(f"the body ended after {len(data)} of its {declared} bytes", reason="incomplete_body")
     return data
 
 

@@ -93,6 +93,13 @@ def test_clients_silent_mid_request_do_not_hold_the_threads(work_dir, extraction
         started = time.monotonic()
         assert requests.get(service.url + "/health/live", timeout=30).status_code == 200
         assert time.monotonic() - started < 10
+        stalled[0].settimeout(30)
+        answer = b""
+        while not answer.endswith(b"}\n") and (chunk := stalled[0].recv(4096)):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400") and b'"reason":"incomplete_body"' in answer
+        log = service.log_path.read_text()
+        assert "silent for 2.0 s mid-request" in log and "Traceback" not in log
     finally:
         for connection in stalled:
             connection.close()
