@@ -88,14 +88,11 @@ def presented_key() -> str:
     return request.headers.get("X-API-Key", "").strip()
 
 
-def install(app: Flask, keys: ApiKeys, service: str) -> None:
+def install(app: Flask, keys: ApiKeys, service: str, settings_hint: str = "") -> None:
     app.extensions["api_keys"] = keys
     if not keys.enabled:
-        log.warning(
-            "%s: no API key configured; anyone who can reach it may use every endpoint. "
-            "Set FACEREC_ADMIN_KEYS and FACEREC_CLIENT_KEYS (or FACEREC_API_KEYS_FILE).",
-            service,
-        )
+        hint = settings_hint or "FACEREC_ADMIN_KEYS and FACEREC_CLIENT_KEYS (or FACEREC_API_KEYS_FILE)"
+        log.warning("%s: no API key configured; anyone who can reach it may use every endpoint. Set %s.", service, hint)
     app.before_request(_check)
 
 

@@ -123,7 +123,7 @@ def _api_error(error: ApiError):
 
 def _http_error(error: HTTPException):
     message = error.description or error.name
-    reason = error.name
+    reason = re.sub(r"\W+", "_", error.name.lower())  # "Method Not Allowed": method_not_allowed
     if error.code == 413:
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         message = f"request body exceeds the limit of {limit} bytes (setting FACEREC_MAX_REQUEST_BYTES)"

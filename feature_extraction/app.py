@@ -23,5 +23,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["batcher"] = MicroBatcher(recognizer.embed, settings.batch_max, settings.batch_wait_ms)
     app.register_blueprint(blueprint)
     serve_openapi(app, SPEC)
-    auth.install(app, auth.ApiKeys(client=auth.split_keys(settings.extraction_key)), "feature_extraction")
+    keys = auth.ApiKeys(client=auth.split_keys(settings.extraction_key))
+    auth.install(app, keys, "feature_extraction", "FACEREC_EXTRACTION_KEY, for both services")
     return app

@@ -182,4 +182,6 @@ def test_negative_sizes_in_an_npy_header_are_refused(extraction_service):
 
 def test_unknown_route_is_json_404(extraction_service):
     response = requests.get(extraction_service.url + "/nope", timeout=10)
-    assert response.status_code == 404 and "error" in response.json()
+    assert response.status_code == 404 and response.json()["reason"] == "not_found"
+    wrong_method = requests.delete(extraction_service.url + "/extract_feature", timeout=10)
+    assert wrong_method.status_code == 405 and wrong_method.json()["reason"] == "method_not_allowed"

@@ -252,8 +252,9 @@ class SampleStore:
         re-enrolment leaves one in the graph until a VACUUM takes it out: 130 re-enrolments of one
         id with new photos hid it from every query at ef_search 100). Read again, with pgvector's
         iterative scan walking on past such entries, 4x more rows each time, until top_k persons are
-        found or every photo was read. Only here: always on, it made every 1M query ~12% slower."""
-        conn.execute("SET hnsw.iterative_scan = strict_order")
+        found or every photo was read. Only here: always on, it made every 1M query ~12% slower.
+        pgvector before 0.8 has no iterative scan: there each read stops at ef_search rows."""
+        walking = _start_iterative_scan(conn)
         try:
             while True:
                 read = min(4 * read, MAX_ROWS_READ)
@@ -263,13 +264,24 @@ class SampleStore:
                 if len(rows) == top_k or not rows or rows[0][5] < read or read == MAX_ROWS_READ:
                     return [Match(*row[:5]) for row in rows]
         finally:
-            conn.execute("RESET hnsw.iterative_scan")
+            if walking:
+                conn.execute("RESET hnsw.iterative_scan")
 
     def _walk_on_past_ef_search(self, conn: psycopg.Connection, rows: int, stop: bool = False) -> None:
         """More rows than ef_search: keep walking the graph past them (pgvector 0.8+), else the scan
         would end short. Only then: the walk keeps what it discards, ~10% slower at 1M faces."""
         if rows > self.database.settings.hnsw_ef_search:
             conn.execute("RESET hnsw.iterative_scan" if stop else "SET hnsw.iterative_scan = strict_order")
+
+
+def _start_iterative_scan(conn: psycopg.Connection) -> bool:
+    """pgvector 0.8's iterative scan, on this (autocommit) connection; False where its pgvector is
+    older, which reserves the hnsw. prefix and so refuses the name."""
+    try:
+        conn.execute("SET hnsw.iterative_scan = strict_order")
+    except psycopg.errors.InvalidName:
+        return False
+    return True
 
 
 def _write(conn: psycopg.Connection, rows: list[tuple[str, str, Sample, np.ndarray]], model: str) -> None:

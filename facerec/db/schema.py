@@ -89,7 +89,7 @@ def ensure_extension(conn: psycopg.Connection) -> None:
         raise ExtensionMissing(
             "the pgvector extension is not installed on this PostgreSQL server; install it "
             "(e.g. apt install postgresql-16-pgvector, or see https://github.com/pgvector/pgvector#installation) "
-            "or use the embedded database (scripts/db.sh start)"
+            "or use the embedded database (python -m facerec.db.embedded start)"
         )
     conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
