@@ -180,16 +180,25 @@ def _letterbox_into(canvas: np.ndarray, image: np.ndarray, pad: int = 0) -> tupl
     image's offset in the canvas."""
     size = canvas.shape[0]
     height, width = image.shape[:2]
-    scale = size / (max(height, width) + 2 * pad)
-    long_side = round(max(height, width) * scale) if pad else size
-    short_side = max(1, int(min(height, width) * scale))  # a 2000x1 image is still one row
-    new_width, new_height = (long_side, short_side) if width >= height else (short_side, long_side)
+    framed_height, framed_width = height + 2 * pad, width + 2 * pad
+    # insightface's own arithmetic (SCRFD.detect): size * (h / w), not h * (size / w), which lands
+    # just under a whole number for some sizes (a 1212x1212 photo became 640x639, its faces moved).
+    ratio = framed_height / framed_width
+    framed_resized = (int(size / ratio), size) if ratio > 1 else (size, int(size * ratio))
+    scale = framed_resized[1] / framed_height
+    if pad:
+        new_width, new_height = round(width * scale), round(height * scale)
+    else:
+        new_width, new_height = framed_resized
+    new_width, new_height = max(1, new_width), max(1, new_height)  # a 2000x1 image is still one row
+    if not pad:
+        scale = new_height / height  # insightface's det_scale
     offset = round(pad * scale)
     window = canvas[offset : offset + new_height, offset : offset + new_width]
     resized = cv2.resize(image, (new_width, new_height), dst=window)  # in place, no copy
     if not np.may_share_memory(resized, canvas):  # OpenCV made a new image: dst did not fit (not 3 channels)
         raise ValueError(f"expected a BGR image, got one of shape {image.shape}")
-    return new_height / height, offset
+    return scale, offset
 
 
 def _clipped_face(box: np.ndarray, score: float, landmarks: np.ndarray, shape: tuple[int, ...]) -> DetectedFace:
