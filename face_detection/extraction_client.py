@@ -14,12 +14,14 @@ import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, TimeoutError
 from urllib3.util.retry import Retry
 
+from facerec.auth import split_keys
 from facerec.errors import ExtractionUnavailable
 from facerec.inference.recognizers import EmbeddingSpec
 from facerec.settings import Settings
 from facerec.wire import NPY_MEDIA_TYPE, to_npy
 
 DOWN = "the feature_extraction service is unavailable"
+KEY_REFUSED = "feature_extraction refuses this service's key: give both services the same FACEREC_EXTRACTION_KEY"
 # /health asks feature_extraction each time, but no longer than a load balancer's check waits.
 HEALTH_CHECK_TIMEOUT_S = 2.0
 
@@ -37,7 +39,9 @@ class ExtractionClient:
             backoff_factor=0.2,
             allowed_methods=None,  # embedding is idempotent: a POST may be resent
         )
-        self.headers = {"X-API-Key": settings.extraction_key} if settings.extraction_key else {}
+        # feature_extraction takes any of a comma-separated list (to rotate it); this side sends the first.
+        keys = split_keys(settings.extraction_key)
+        self.headers = {"X-API-Key": keys[0]} if keys else {}
         self.http = urllib3.PoolManager(maxsize=16, retries=retry)
         self._spec: EmbeddingSpec | None = None
         self._lock = threading.Lock()
@@ -63,9 +67,12 @@ class ExtractionClient:
         retries; a model other than the spec's makes the next request ask again."""
         health = self._request("GET", "/health", timeout=min(self.timeout, HEALTH_CHECK_TIMEOUT_S), retries=False)
         try:
-            model = str(health.json()["model"])
+            answer = health.json()
+            model, key = str(answer["model"]), answer.get("key")
         except (ValueError, KeyError, TypeError):
             raise ExtractionUnavailable(f"{DOWN}: malformed /health answer", reason="extraction_failed") from None
+        if key == "refused":
+            raise ExtractionUnavailable(KEY_REFUSED, reason="extraction_key_refused")
         if self._spec is not None and self._spec.model != model:
             self._spec = None
         return model
@@ -110,6 +117,8 @@ class ExtractionClient:
             raise ExtractionUnavailable(
                 f"{DOWN} at {self.base_url} ({type(cause).__name__})", reason="extraction_unavailable"
             ) from None
+        if response.status == 401:
+            raise ExtractionUnavailable(KEY_REFUSED, reason="extraction_key_refused")
         if response.status != 200:
             raise ExtractionUnavailable(f"{DOWN}: it answered {response.status}", reason="extraction_failed")
         return response

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from collections.abc import Callable
 
 import numpy as np
 import psycopg
-from flask import Blueprint, Response, current_app, g, jsonify
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from psycopg.conninfo import make_conninfo
 
 import facerec
@@ -45,7 +47,19 @@ def _text(body: str, status: int) -> Response:
     return Response(body, status=status, mimetype="text/plain")
 
 
+def _head_changes_nothing(view: Callable) -> Callable:
+    """Flask answers HEAD with a route's GET view, and these GETs act, as the original's did: a
+    HEAD (a link checker, a monitor) must not wipe the samples or switch the database."""
+
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        return Response(status=200) if request.method == "HEAD" else view(*args, **kwargs)
+
+    return guarded
+
+
 @blueprint.route("/config-database", methods=["GET", "POST"])
+@_head_changes_nothing
 @requires(ADMIN)
 def config_database():
     body = require_object(json_body())
@@ -114,6 +128,7 @@ def _log_refusal(detail: str) -> None:
 
 
 @blueprint.route("/clear-samples", methods=["GET", "POST", "DELETE"])
+@_head_changes_nothing
 @requires(ADMIN)
 def clear_samples():
     try:

@@ -49,9 +49,8 @@ class ApiKeys:
     def from_settings(cls, admin_keys: str, client_keys: str, keys_file: str) -> ApiKeys:
         admin, client = split_keys(admin_keys), split_keys(client_keys)
         if keys_file:
-            stored = json.loads(Path(keys_file).read_text())
-            admin += _keys_in_file(stored, ADMIN)
-            client += _keys_in_file(stored, CLIENT)
+            admin_in_file, client_in_file = _keys_from_file(Path(keys_file))
+            admin, client = admin + admin_in_file, client + client_in_file
         return cls(admin, client)
 
     @property
@@ -74,11 +73,24 @@ def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def _keys_in_file(stored: dict, role: str) -> tuple[str, ...]:
-    keys = stored.get(role, [])
-    if not isinstance(keys, list) or not all(isinstance(key, str) and key.strip() for key in keys):
-        raise ValueError(f"FACEREC_API_KEYS_FILE: '{role}' must be a list of non-empty strings")
-    return tuple(key.strip() for key in keys)
+def _keys_from_file(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The admin and client keys of {"admin": [...], "client": [...]}. A file that names no key
+    stops the start, as one holding anything else does: an operator who names a keys file means
+    the service to be locked, and an empty one, or one with a misspelled role, left it open."""
+    where = f"FACEREC_API_KEYS_FILE {path}"
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{where}: not a readable JSON file ({error})") from None
+    if not isinstance(stored, dict) or not set(stored) <= {ADMIN, CLIENT}:
+        raise ValueError(f'{where}: must be {{"admin": [...], "client": [...]}}, nothing else')
+    keys = {role: stored.get(role, []) for role in (ADMIN, CLIENT)}
+    for role, listed in keys.items():
+        if not isinstance(listed, list) or not all(isinstance(key, str) and key.strip() for key in listed):
+            raise ValueError(f"{where}: '{role}' must be a list of non-empty strings")
+    if not any(keys.values()):
+        raise ValueError(f"{where}: holds no key")
+    return tuple(key.strip() for key in keys[ADMIN]), tuple(key.strip() for key in keys[CLIENT])
 
 
 def presented_key() -> str:

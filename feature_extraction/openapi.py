@@ -53,6 +53,7 @@ HEALTH = {
         "channel_order": {"type": "string"},
         "weights_sha256": {"type": ["string", "null"]},
         "provider": {"type": "string"},
+        "key": {"enum": ["not required", "accepted", "refused"], "description": "the X-API-Key presented, if any"},
     },
 }
 

@@ -8,6 +8,7 @@ import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
 
 import facerec
+from facerec import auth
 from facerec.auth import public
 from facerec.errors import BadRequest, LimitExceeded
 from facerec.images import decode_base64, decode_image, split_data_uri
@@ -27,7 +28,8 @@ def _recognizer() -> Recognizer:
 @blueprint.get("/health/ready")
 @public
 def health():
-    """The model is loaded before a worker serves, so a worker that answers is ready."""
+    """The model is loaded before a worker serves, so a worker that answers is ready. It also says
+    whether the key presented, if any, would be taken: face_detection's readiness asks so."""
     recognizer = _recognizer()
     return jsonify(
         status="ok",
@@ -35,7 +37,15 @@ def health():
         **recognizer.spec.to_dict(),
         weights_sha256=recognizer.weights_sha256,
         provider=recognizer.provider,
+        key=_presented_key_state(),
     )
+
+
+def _presented_key_state() -> str:
+    keys: auth.ApiKeys = current_app.extensions["api_keys"]
+    if not keys.enabled:
+        return "not required"
+    return "accepted" if keys.role_of(auth.presented_key()) else "refused"
 
 
 @blueprint.post("/extract_feature")

@@ -79,6 +79,70 @@ def test_admin_endpoints_need_an_admin_key(secured):
     assert config.status_code == 403
 
 
+def test_head_with_an_admin_key_changes_nothing(secured, detection_db_url):
+    """Flask answers HEAD with the GET view; GET /clear-samples clears, as the original's did."""
+    admin = {"X-API-Key": ADMIN_KEY}
+    enrolled = requests.post(
+        secured[0].url + "/update-samples",
+        json=[{"id": "kept", "image": data_uri(PACKAGE_PHOTOS / "yaoming.jpg")}],
+        headers=admin,
+        timeout=60,
+    )
+    assert enrolled.json()["success"] == ["kept"]
+    assert requests.head(secured[0].url + "/clear-samples", headers=admin, timeout=30).status_code == 200
+    assert requests.head(secured[0].url + "/config-database", headers=admin, timeout=30).status_code == 200
+    listing = requests.get(secured[0].url + "/samples", params={"id": "kept"}, headers=admin, timeout=30)
+    assert listing.json()["total"] == 1
+    assert requests.head(secured[0].url + "/clear-samples", timeout=30).status_code == 401
+
+
+@pytest.mark.parametrize("sent", ["wrong", ""], ids=["another key", "no key"])
+def test_a_key_feature_extraction_refuses_is_named_and_not_ready(secured, work_dir, detection_db_url, sent):
+    detection = Service(
+        "face_detection",
+        env={
+            "DATABASE_URL": detection_db_url,
+            "FEATURE_EXTRACTION_URL": secured[1].url,
+            "FACEREC_EXTRACTION_KEY": sent,
+            "FACEREC_STATE_DIR": str(work_dir / f"refused-{sent}-state"),
+        },
+        log_path=work_dir / f"refused-{sent}.log",
+    ).start()
+    try:
+        health = requests.get(detection.url + "/health", timeout=30)
+        assert health.status_code == 503 and "FACEREC_EXTRACTION_KEY" in health.json()["feature_extraction"]
+        response = recognise(detection.url, {})
+        assert response.status_code == 503 and response.json()["reason"] == "extraction_key_refused"
+    finally:
+        detection.stop()
+
+
+def test_feature_extraction_takes_any_of_its_keys_and_face_detection_sends_the_first(work_dir, detection_db_url):
+    """One value for both services, as the README says, holding a key being rotated in."""
+    keys = "new-key, old-key"
+    extraction = Service("feature_extraction", env={"FACEREC_EXTRACTION_KEY": keys}, log_path=work_dir / "rot.log")
+    extraction.start()
+    detection = Service(
+        "face_detection",
+        env={
+            "DATABASE_URL": detection_db_url,
+            "FEATURE_EXTRACTION_URL": extraction.url,
+            "FACEREC_EXTRACTION_KEY": keys,
+            "FACEREC_STATE_DIR": str(work_dir / "rotation-state"),
+        },
+        log_path=work_dir / "rotation.log",
+    )
+    try:
+        detection.start()
+        assert requests.get(detection.url + "/health", timeout=30).json()["feature_extraction"] == "ok"
+        assert recognise(detection.url, {}).status_code == 200
+        old = requests.get(extraction.url + "/health", headers={"X-API-Key": "old-key"}, timeout=30)
+        assert old.json()["key"] == "accepted"
+    finally:
+        detection.stop()
+        extraction.stop()
+
+
 def test_health_is_public(secured):
     assert requests.get(secured[0].url + "/health/live", timeout=30).status_code == 200
     assert requests.get(secured[1].url + "/health", timeout=30).status_code == 200
@@ -100,11 +164,26 @@ def test_open_services_warn_at_start(detection_service, extraction_service):
     assert "feature_extraction: no API key configured" in extraction_service.log_path.read_text()
 
 
-@pytest.mark.parametrize("stored", [{"client": ["ok", 5]}, {"admin": "not-a-list"}, {"client": [" "]}])
-def test_a_keys_file_with_anything_but_key_strings_stops_the_start(tmp_path, stored):
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"client": ["ok", 5]}',
+        '{"admin": "not-a-list"}',
+        '{"client": [" "]}',
+        # no key at all: the service would be open to anyone, though its operator named a keys file
+        "{}",
+        '{"admin": [], "client": []}',
+        '{"Admin": ["adm"], "clients": ["cli"]}',
+        "[]",
+        "null",
+        "",
+        "not json",
+    ],
+)
+def test_a_keys_file_with_anything_but_key_strings_stops_the_start(tmp_path, text):
     keys_file = tmp_path / "keys.json"
-    keys_file.write_text(json.dumps(stored))
-    with pytest.raises(ValueError, match="FACEREC_API_KEYS_FILE"):
+    keys_file.write_text(text)
+    with pytest.raises(ValueError, match=f"FACEREC_API_KEYS_FILE {keys_file}"):
         ApiKeys.from_settings("", "", str(keys_file))
 
 
