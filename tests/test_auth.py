@@ -18,6 +18,20 @@ from tests.servers import Service
 ADMIN_KEY, CLIENT_KEY, EXTRACTION_KEY = "admin-key-123", "client-key-456", "between-services-789"
 
 
+def detection_behind(extraction: Service, work_dir, db_url: str, name: str, **env: str) -> Service:
+    """face_detection on the test database, calling this feature_extraction; not started."""
+    return Service(
+        "face_detection",
+        env={
+            "DATABASE_URL": db_url,
+            "FEATURE_EXTRACTION_URL": extraction.url,
+            "FACEREC_STATE_DIR": str(work_dir / f"{name}-state"),
+            **env,
+        },
+        log_path=work_dir / f"{name}.log",
+    )
+
+
 @pytest.fixture(scope="module")
 def secured(work_dir, detection_db_url):
     keys_file = work_dir / "keys.json"
@@ -25,18 +39,15 @@ def secured(work_dir, detection_db_url):
     extraction = Service(
         "feature_extraction", env={"FACEREC_EXTRACTION_KEY": EXTRACTION_KEY}, log_path=work_dir / "fe-auth.log"
     ).start()
-    detection = Service(
-        "face_detection",
-        env={
-            "DATABASE_URL": detection_db_url,
-            "FEATURE_EXTRACTION_URL": extraction.url,
-            "FACEREC_EXTRACTION_KEY": EXTRACTION_KEY,
-            "FACEREC_STATE_DIR": str(work_dir / "auth-state"),
-            "FACEREC_ADMIN_KEYS": ADMIN_KEY,
-            "FACEREC_CLIENT_KEYS": CLIENT_KEY,
-            "FACEREC_API_KEYS_FILE": str(keys_file),
-        },
-        log_path=work_dir / "fd-auth.log",
+    detection = detection_behind(
+        extraction,
+        work_dir,
+        detection_db_url,
+        "auth",
+        FACEREC_EXTRACTION_KEY=EXTRACTION_KEY,
+        FACEREC_ADMIN_KEYS=ADMIN_KEY,
+        FACEREC_CLIENT_KEYS=CLIENT_KEY,
+        FACEREC_API_KEYS_FILE=str(keys_file),
     ).start()
     yield detection, extraction
     detection.stop()
@@ -98,16 +109,8 @@ def test_head_with_an_admin_key_changes_nothing(secured, detection_db_url):
 
 @pytest.mark.parametrize("sent", ["wrong", ""], ids=["another key", "no key"])
 def test_a_key_feature_extraction_refuses_is_named_and_not_ready(secured, work_dir, detection_db_url, sent):
-    detection = Service(
-        "face_detection",
-        env={
-            "DATABASE_URL": detection_db_url,
-            "FEATURE_EXTRACTION_URL": secured[1].url,
-            "FACEREC_EXTRACTION_KEY": sent,
-            "FACEREC_STATE_DIR": str(work_dir / f"refused-{sent}-state"),
-        },
-        log_path=work_dir / f"refused-{sent}.log",
-    ).start()
+    name = f"refused-{sent}"
+    detection = detection_behind(secured[1], work_dir, detection_db_url, name, FACEREC_EXTRACTION_KEY=sent).start()
     try:
         health = requests.get(detection.url + "/health", timeout=30)
         assert health.status_code == 503 and "FACEREC_EXTRACTION_KEY" in health.json()["feature_extraction"]
@@ -122,16 +125,7 @@ def test_feature_extraction_takes_any_of_its_keys_and_face_detection_sends_the_f
     keys = "new-key, old-key"
     extraction = Service("feature_extraction", env={"FACEREC_EXTRACTION_KEY": keys}, log_path=work_dir / "rot.log")
     extraction.start()
-    detection = Service(
-        "face_detection",
-        env={
-            "DATABASE_URL": detection_db_url,
-            "FEATURE_EXTRACTION_URL": extraction.url,
-            "FACEREC_EXTRACTION_KEY": keys,
-            "FACEREC_STATE_DIR": str(work_dir / "rotation-state"),
-        },
-        log_path=work_dir / "rotation.log",
-    )
+    detection = detection_behind(extraction, work_dir, detection_db_url, "rotation", FACEREC_EXTRACTION_KEY=keys)
     try:
         detection.start()
         assert requests.get(detection.url + "/health", timeout=30).json()["feature_extraction"] == "ok"
