@@ -78,7 +78,7 @@ def enrol(
         try:
             chosen.append((items[index], _choose_face(sample, image, faces, settings, pipeline)))
         except ApiError as error:
-            failures.append((index, error))
+            failures.append((index, _detached(error)))
     for index, error in sorted(failures, key=lambda failure: failure[0]):
         report.failed(_raw_id(items[index]), error, _raw_photo_id(items[index]) if append else None)
     # Ids go back as the client sent them, in "fail" as in "success": 7 stays 7.
@@ -145,8 +145,17 @@ def _decode_all(
         except ApiError as error:
             if error.status >= 500:
                 raise
-            failures.append((index, error))
+            failures.append((index, _detached(error)))
     return decoded
+
+
+def _detached(error: ApiError) -> ApiError:
+    """The error without its traceback and the exceptions before it: kept in a list that the
+    frames they name can reach, they made a cycle holding every decoded photo of the request, which
+    only the garbage collector frees, and an idle worker does not run it: one failed item of 100
+    photos of 12 Mpx left 3.6 GB in the worker."""
+    error.__traceback__ = error.__context__ = error.__cause__ = None
+    return error
 
 
 def _choose_face(

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import requests
 
 from facerec import memory
 from facerec.settings import PROJECT_ROOT
+from tests.conftest import PACKAGE_PHOTOS
 
 # ~190 MB in 64 KiB blocks (under glibc's mmap threshold: from the heap), all freed but the top
 # one, which stops glibc from shrinking the heap by itself.
@@ -109,3 +117,30 @@ def test_workers_keep_their_start_up_objects_out_of_full_collections():
         assert before == 0
         assert frozen > 200_000
         assert still_walked < 1_000
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def jpeg_uri(image: np.ndarray) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(cv2.imencode(".jpg", image)[1].tobytes()).decode()
+
+
+def test_a_failed_item_does_not_keep_the_batchs_photos(detection_service, api):
+    """Each failure was kept with its traceback, whose frames held every decoded photo of the
+    request in a cycle that only the garbage collector frees, and an idle worker never ran it."""
+    yao = cv2.imread(str(PACKAGE_PHOTOS / "yaoming.jpg"))
+    large = jpeg_uri(cv2.resize(yao, (3000, 3700), interpolation=cv2.INTER_CUBIC))  # 33 MB decoded
+    blank = jpeg_uri(np.full((3700, 3000, 3), 128, np.uint8))
+    items = [{"id": f"large-{i}", "image": large} for i in range(12)] + [{"id": "blank", "image": blank}]
+    workers = detection_service.worker_pids()
+    before = {pid: rss_mb(pid) for pid in workers}
+    report = requests.post(api + "/update-samples", json=items, timeout=300).json()
+    assert len(report["success"]) == 12 and report["fail"] == ["blank"]
+    time.sleep(12)  # the workers trim their heap every 5 s
+    grown = {pid: rss_mb(pid) - before[pid] for pid in workers}
+    assert max(grown.values()) < 100, f"MB kept per worker: {grown}"
