@@ -45,11 +45,16 @@ class FacePipeline:
         counts = [len(faces) for _, faces in photos]
         if sum(counts) == 0:
             return [np.empty((0, 0), dtype=np.float32) for _ in photos]
-        crop_size = self.extraction.spec().crop_size
-        crops = np.concatenate(
-            [align_faces(image, [f.landmarks for f in faces], crop_size) for image, faces in photos if faces]
-        )
+        crops = np.concatenate([self.align(image, faces) for image, faces in photos if faces])
+        return np.split(self.embed_crops(crops), np.cumsum(counts)[:-1])
+
+    def align(self, image: np.ndarray, faces: list[DetectedFace]) -> np.ndarray:
+        """The faces' crops, aligned on their landmarks at the embedding model's crop size."""
+        return align_faces(image, [face.landmarks for face in faces], self.extraction.spec().crop_size)
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """Aligned crops in, one feature_extraction round trip, N x dim unit vectors out."""
         started = time.perf_counter()
         vectors = self.extraction.embed(crops)
         record_timing("embed", started)
-        return np.split(vectors, np.cumsum(counts)[:-1])
+        return vectors

@@ -144,3 +144,23 @@ def test_a_failed_item_does_not_keep_the_batchs_photos(detection_service, api):
     time.sleep(12)  # the workers trim their heap every 5 s
     grown = {pid: rss_mb(pid) - before[pid] for pid in workers}
     assert max(grown.values()) < 100, f"MB kept per worker: {grown}"
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+def test_enrolment_holds_one_detector_batch_of_photos_at_a_time(start_detection):
+    """All of a request's photos were decoded before any was detected: 100 photos of 40 Mpx, which
+    a 32 MiB body can hold, would take 12 GB. A worker of its own, so that its peak is this request's."""
+    service = start_detection("enrol-peak")
+    [worker] = service.worker_pids()
+    yao = cv2.imread(str(PACKAGE_PHOTOS / "yaoming.jpg"))
+    photo = jpeg_uri(cv2.resize(yao, (3000, 3700), interpolation=cv2.INTER_CUBIC))  # 33 MB decoded
+    before = peak_rss_mb(worker)
+    items = [{"id": f"p{i}", "image": photo} for i in range(16)]  # 530 MB of pixels in all
+    assert len(requests.post(service.url + "/update-samples", json=items, timeout=300).json()["success"]) == 16
+    assert peak_rss_mb(worker) - before < 250, "more than a few photos decoded at once"
