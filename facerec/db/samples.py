@@ -229,13 +229,11 @@ class SampleStore:
         candidates = (top_k - 1) * PHOTOS_PER_PERSON + 1
         with self.database.connection() as conn:
             with conn.pipeline():
-                self._walk_on_past_ef_search(conn, candidates)
                 models = conn.execute(_MODELS)
                 cursors = [
                     conn.execute(MATCH_ONE_FACE, {"vector": vector, "candidates": candidates, "top_k": top_k})
                     for vector in vectors
                 ]
-                self._walk_on_past_ef_search(conn, candidates, stop=True)
             stored = models.fetchone()
             _check_model(stored, model)
             found = [[Match(*row) for row in cursor.fetchall()] for cursor in cursors]
@@ -247,7 +245,8 @@ class SampleStore:
             ]
 
     def _match_reading_more(self, conn: psycopg.Connection, vector: np.ndarray, read: int, top_k: int) -> list[Match]:
-        """Fewer than top_k persons in the rows read: one person's photos filled them, or the index's
+        """Fewer than top_k persons in the rows read: one person's photos filled them, the scan ended
+        at ef_search rows before the rows asked for, or the index's
         nearest entries were all dead versions of re-enrolled rows, which it cannot return (each
         re-enrolment leaves one in the graph until a VACUUM takes it out: 130 re-enrolments of one
         id with new photos hid it from every query at ef_search 100). Read again, with pgvector's
@@ -266,12 +265,6 @@ class SampleStore:
         finally:
             if walking:
                 conn.execute("RESET hnsw.iterative_scan")
-
-    def _walk_on_past_ef_search(self, conn: psycopg.Connection, rows: int, stop: bool = False) -> None:
-        """More rows than ef_search: keep walking the graph past them (pgvector 0.8+), else the scan
-        would end short. Only then: the walk keeps what it discards, ~10% slower at 1M faces."""
-        if rows > self.database.settings.hnsw_ef_search:
-            conn.execute("RESET hnsw.iterative_scan" if stop else "SET hnsw.iterative_scan = strict_order")
 
 
 def _start_iterative_scan(conn: psycopg.Connection) -> bool:

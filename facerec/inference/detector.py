@@ -186,12 +186,10 @@ def _letterbox_into(canvas: np.ndarray, image: np.ndarray, pad: int = 0) -> tupl
     ratio = framed_height / framed_width
     framed_resized = (int(size / ratio), size) if ratio > 1 else (size, int(size * ratio))
     scale = framed_resized[1] / framed_height
-    if pad:
-        new_width, new_height = round(width * scale), round(height * scale)
+    if pad:  # the image inside the framed one, at that one's scale
+        new_width, new_height = max(1, round(width * scale)), max(1, round(height * scale))
     else:
-        new_width, new_height = framed_resized
-    new_width, new_height = max(1, new_width), max(1, new_height)  # a 2000x1 image is still one row
-    if not pad:
+        new_width, new_height = (max(1, side) for side in framed_resized)  # a 2000x1 image is still one row
         scale = new_height / height  # insightface's det_scale
     offset = round(pad * scale)
     window = canvas[offset : offset + new_height, offset : offset + new_width]
