@@ -29,7 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import cv2
 import requests
 import urllib3
 
@@ -38,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from facerec.cores import usable_cores
 from facerec.db import embedded
 from facerec.db.cli import main as init_db
+from facerec.images import decode_image
 from facerec.inference.alignment import align_faces
 from facerec.inference.detector import FaceDetector
 from facerec.inference.recognizers import ArcFaceMBF
@@ -220,7 +220,7 @@ def main() -> int:
 
 def recognition_row(url: str, path: Path, levels: list[int], args: argparse.Namespace) -> dict:
     """Raw latency, service at each concurrency, raw capacity, alternated in args.rounds slices."""
-    image = cv2.imread(str(path))
+    image = decode_image(path.read_bytes(), Settings().max_image_pixels)  # as the service decodes it
     single = RawPipeline(threads=usable_cores())
     parallel = [RawPipeline(threads=1) for _ in range(args.raw_streams)]
     body = {"image": data_uri(path)}

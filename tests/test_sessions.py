@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from facerec.cores import usable_cores
 from facerec.inference.detector import DETECTOR_FILE, FaceDetector
 from facerec.inference.recognizers import ArcFaceMBF
 from facerec.inference.sessions import SMALL_BATCH, CpuThreads, OrtSession, TorchSession, create_onnx_session
@@ -107,6 +108,50 @@ def test_busy_processes_are_counted_as_runnable_tasks():
         for spinner in spinners:
             spinner.kill()
             spinner.wait()
+
+
+OPENCV_POOL_AFTER_A_RESIZE = """
+import os, threading
+import face_detection.app  # as gunicorn loads a service: the package first, then cv2
+import cv2, numpy as np
+
+image, me, caller = np.zeros((2000, 2000, 3), np.uint8), os.getpid(), threading.get_native_id()
+
+def others_runnable():
+    count = 0
+    for task in os.listdir(f"/proc/{me}/task"):
+        if int(task) != caller:
+            with open(f"/proc/{me}/task/{task}/stat") as stat:
+                text = stat.read()
+            count += text[text.rindex(")") + 2] == "R"
+    return count
+
+seen = 0
+for _ in range(50):
+    cv2.resize(image, (1000, 1000))
+    seen += others_runnable()
+print(seen)
+"""
+
+
+@pytest.mark.parametrize("active_wait", [None, "2000"])
+def test_opencv_pool_threads_sleep_after_a_parallel_call(active_wait):
+    """OpenCV's workers, spinning after each resize, were runnable threads to CpuThreads (its default
+    of 2,000 turns is kept here to show what the check sees)."""
+    import os
+    import subprocess
+
+    if usable_cores() < 2:
+        pytest.skip("one core: OpenCV runs no pool")
+    env = {key: value for key, value in os.environ.items() if key != "OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER"}
+    if active_wait:
+        env["OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER"] = active_wait
+    run = subprocess.run([sys.executable, "-c", OPENCV_POOL_AFTER_A_RESIZE], env=env, capture_output=True, text=True)
+    seen_runnable = int(run.stdout.split()[-1])
+    if active_wait:
+        assert seen_runnable >= 25, "the check no longer sees a spinning pool"
+    else:
+        assert seen_runnable <= 2
 
 
 class RunCounter:
