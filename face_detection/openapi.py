@@ -150,12 +150,16 @@ STORED_PHOTO = {
 }
 SAMPLE_PAGE = {
     "type": "object",
-    "required": ["total", "offset", "limit", "samples"],
+    "required": ["total", "offset", "limit", "samples", "next"],
     "properties": {
         "total": {"type": "integer", "minimum": 0, "description": "photos matching the filters"},
-        "offset": {"type": "integer", "minimum": 0},
+        "offset": {"type": ["integer", "null"], "minimum": 0, "description": "null for a page asked with 'after'"},
         "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
         "samples": {"type": "array", "items": ref("StoredPhoto"), "maxItems": 1000},
+        "next": {
+            "type": ["string", "null"],
+            "description": "the cursor of the page after this one ('after'), null on the last page",
+        },
     },
 }
 DELETED = {
@@ -337,6 +341,11 @@ SPEC = {
                 "summary": "List the stored photos, ordered by id then photo_id",
                 "parameters": [
                     _query_parameter("offset", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "skip"),
+                    _query_parameter(
+                        "after",
+                        {"type": "string"},
+                        "a page's 'next': the photos after its last (not with offset; holds its place under writes)",
+                    ),
                     _query_parameter("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "default 100"),
                     _query_parameter("id", {"type": "string"}, "only this sample id"),
                     _query_parameter("name", {"type": "string"}, "only this exact name"),

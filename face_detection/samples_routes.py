@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 from flask import Blueprint, current_app, jsonify, request
 
 from face_detection.enrolment import enrol
@@ -33,11 +36,38 @@ def append_samples():
 
 @blueprint.get("/samples")
 def list_samples():
+    """A page from `offset`, or from the first photo after the cursor `after` (a page's `next`),
+    which holds its place while photos are added and deleted; `offset` is null in that case."""
+    after = request.args.get("after") or None
+    if after and request.args.get("offset"):
+        raise BadRequest("'offset' and 'after' cannot be combined: page by one of them", reason="offset_with_after")
     offset = _query_int("offset", 0, 0, MAX_OFFSET)
     limit = _query_int("limit", DEFAULT_PAGE, 1, MAX_PAGE)
     sample_id, name = (_query_text(key) for key in ("id", "name"))
-    page = _store().list_photos(offset, limit, sample_id=sample_id, name=name)
-    return jsonify(total=page.total, offset=offset, limit=limit, samples=[p.to_dict() for p in page.photos])
+    page = _store().list_photos(limit, offset, after and _key_of(after), sample_id=sample_id, name=name)
+    return jsonify(
+        total=page.total,
+        offset=None if after else offset,
+        limit=limit,
+        samples=[p.to_dict() for p in page.photos],
+        next=_cursor(page.photos[-1].sample_id, page.photos[-1].photo_id) if page.more else None,
+    )
+
+
+def _cursor(sample_id: str, photo_id: str) -> str:
+    """Opaque to clients: the key of a page's last photo, base64url without padding."""
+    return base64.urlsafe_b64encode(json.dumps([sample_id, photo_id], ensure_ascii=False).encode()).decode().rstrip("=")
+
+
+def _key_of(cursor: str) -> tuple[str, str]:
+    invalid = BadRequest("'after' must be a page's 'next' cursor, as returned", reason="invalid_after")
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, RecursionError):  # base64, UTF-8 and JSON errors are ValueErrors
+        raise invalid from None
+    if not (isinstance(key, list) and len(key) == 2 and all(isinstance(part, str) for part in key)):
+        raise invalid
+    return require_text(key[0], "id", _max_chars()), require_text(key[1], "photo_id", _max_chars())
 
 
 @blueprint.delete("/samples")

@@ -63,7 +63,7 @@ def _detect(client: FaceRecClient, args: argparse.Namespace) -> tuple[list, int]
 
 
 def _list(client: FaceRecClient, args: argparse.Namespace) -> tuple[dict, int]:
-    return client.list_samples(args.offset, args.limit, args.id, args.name), OK
+    return client.list_samples(args.offset, args.limit, args.id, args.name, args.after), OK
 
 
 def _delete(client: FaceRecClient, args: argparse.Namespace) -> tuple[dict, int]:
@@ -106,8 +106,14 @@ def _describe_detections(faces: list[dict]) -> str:
 
 def _describe_page(page: dict) -> str:
     lines = [f"{s['id']}\t{s['name']}\t{s.get('photo_id', '')}\t{s.get('created_at', '')}" for s in page["samples"]]
-    shown = f"{page['offset'] + 1}-{page['offset'] + len(page['samples'])}" if page["samples"] else "none"
-    return "\n".join([*lines, f"samples {shown} of {page['total']}"])
+    if not page["samples"]:
+        shown = "none"
+    elif page["offset"] is None:
+        shown = str(len(page["samples"]))
+    else:
+        shown = f"{page['offset'] + 1}-{page['offset'] + len(page['samples'])}"
+    more = f"; next page: --after {page['next']}" if page.get("next") else ""
+    return "\n".join([*lines, f"samples {shown} of {page['total']}{more}"])
 
 
 def _describe_deletion(answer: dict) -> str:
@@ -148,7 +154,9 @@ def _parser() -> argparse.ArgumentParser:
     detect.add_argument("image", type=Path)
 
     listing = _command(commands, "list", "list enrolled samples", _list, _describe_page)
-    listing.add_argument("--offset", type=int, default=0)
+    pages = listing.add_mutually_exclusive_group()
+    pages.add_argument("--offset", type=int)
+    pages.add_argument("--after", metavar="CURSOR", help="the cursor a page ends with (stable under writes)")
     listing.add_argument("--limit", type=int, default=50)
     listing.add_argument("--id", help="only this sample id")
     listing.add_argument("--name", help="filter by name")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,11 +74,30 @@ class FaceRecClient:
         return self._call("POST", "/detect", json={"image": image_data_uri(image)}).json()
 
     def list_samples(
-        self, offset: int = 0, limit: int = 50, sample_id: str | None = None, name: str | None = None
+        self,
+        offset: int | None = None,
+        limit: int = 50,
+        sample_id: str | None = None,
+        name: str | None = None,
+        after: str | None = None,
     ) -> dict:
-        """One page of enrolled samples: {"total", "offset", "limit", "samples"}."""
-        params = {"offset": offset, "limit": limit, "id": sample_id, "name": name}
+        """One page of enrolled samples: {"total", "offset", "limit", "samples", "next"}; the next page
+        is the one `after` the cursor `next` (or at an offset, which can skip or repeat a photo while
+        others are enrolled or deleted)."""
+        params = {"offset": offset, "limit": limit, "id": sample_id, "name": name, "after": after}
         return self._call("GET", "/samples", params={k: v for k, v in params.items() if v is not None}).json()
+
+    def iter_samples(
+        self, sample_id: str | None = None, name: str | None = None, page_size: int = 500
+    ) -> Iterator[dict]:
+        """Every stored photo, page by page, each exactly once while others are enrolled or deleted."""
+        after = None
+        while True:
+            page = self.list_samples(limit=page_size, sample_id=sample_id, name=name, after=after)
+            yield from page["samples"]
+            after = page["next"]
+            if after is None:
+                return
 
     def delete_sample(self, sample_id: str, photo_id: str | None = None) -> dict:
         """Delete a person (needs an admin key), or one photo of theirs. The ids go in the query

@@ -58,6 +58,13 @@ def test_enrol_recognise_verify_list_delete(secured_api, tmp_path):
     page = as_json(facerec(secured_api, "list", "--json", "--name", "Yao Ming"))
     assert page["total"] == 1 and page["samples"][0]["id"] == "yao"
     assert "samples 1-1 of 1" in facerec(secured_api, "list").stdout
+    assert facerec(secured_api, "enroll", "yao2", YAO).returncode == 0
+    first = facerec(secured_api, "list", "--limit", "1").stdout
+    assert first.startswith("yao\t") and "samples 1-1 of 2; next page: --after " in first
+    cursor = first.rsplit("--after ", 1)[1].strip()
+    second = facerec(secured_api, "list", "--limit", "1", "--after", cursor).stdout
+    assert second.startswith("yao2\t") and second.rstrip().endswith("samples 1 of 2")
+    assert facerec(secured_api, "delete", "yao2", "--api-key", ADMIN_KEY).returncode == 0
 
     refused = facerec(secured_api, "delete", "yao")
     assert refused.returncode == 3 and "admin key" in refused.stderr
@@ -103,12 +110,16 @@ def test_python_client(secured_api):
     client = FaceRecClient(secured_api, api_key=CLIENT_KEY, timeout=60)
     assert client.enroll("yao", YAO.read_bytes(), name="Yao Ming")["success"] == ["yao"]
     assert client.verify(YAO, sample_id="yao")["match"] is True
+    client.enroll("yao2", YAO)
+    assert [photo["id"] for photo in client.iter_samples(page_size=1)] == ["yao", "yao2"]
+    assert client.list_samples(limit=1, after=client.list_samples(limit=1)["next"])["samples"][0]["id"] == "yao2"
     assert len(client.detect(YAO)) == 1
     with pytest.raises(FaceRecError) as refused:
         client.delete_sample("yao")
     assert (refused.value.status, refused.value.reason) == (403, "admin_key_required")
     admin = FaceRecClient(secured_api, api_key=ADMIN_KEY)
     assert admin.delete_sample("yao")["removed"] == 1
+    assert admin.delete_sample("yao2")["removed"] == 1
     with pytest.raises(FaceRecError) as missing:
         admin.delete_sample("yao")
     assert missing.value.status == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -107,6 +108,56 @@ def test_list_pages_and_filters(api):
 def test_invalid_list_parameters_are_json_400(api, params):
     response = requests.get(api + "/samples", params=params, timeout=30)
     assert response.status_code == 400 and response.json()["reason"].startswith("invalid_")
+
+
+def test_cursor_pages_hold_their_place_while_photos_come_and_go(api):
+    """With an offset, deleting a photo before the page skips one and adding one repeats one; pages
+    asked `after` the previous page's `next` read every photo that stayed exactly once."""
+    append(api, [sample(f"id{i}") for i in range(6)])
+    first = listing(api, limit=2)
+    assert [p["id"] for p in first["samples"]] == ["id0", "id1"] and first["next"]
+    requests.delete(api + "/samples?id=id0", timeout=30)  # before the cursor: an offset of 2 would skip id2
+    append(api, [sample("id1a"), sample("id4a")])  # one on the next page, one further on
+    seen, page = [p["id"] for p in first["samples"]], first
+    while page["next"]:
+        page = listing(api, after=page["next"], limit=2)
+        assert page["offset"] is None and page["total"] == 7
+        seen += [p["id"] for p in page["samples"]]
+    assert seen == ["id0", "id1", "id1a", "id2", "id3", "id4", "id4a", "id5"]
+    assert [p["id"] for p in listing(api, offset=2, limit=2)["samples"]] == ["id2", "id3"]  # id1a, as read by offset
+    last = listing(api, offset=6, limit=2)
+    assert [p["id"] for p in last["samples"]] == ["id5"] and last["next"] is None
+    exactly_full = listing(api, offset=5, limit=2)
+    assert len(exactly_full["samples"]) == 2 and exactly_full["next"] is None  # no empty page after the last
+
+
+def test_a_cursor_keeps_the_filters_and_ids_of_any_kind(api):
+    ids = ["a/b", "ü ?#%", "z"]
+    append(api, [sample(i, name="same") for i in ids] + [sample("other", name="else")])
+    page, seen = listing(api, name="same", limit=1), []
+    while True:
+        seen += [p["id"] for p in page["samples"]]
+        if not page["next"]:
+            break
+        page = listing(api, name="same", limit=1, after=page["next"])
+    assert seen == sorted(ids)
+
+
+@pytest.mark.parametrize(
+    "after",
+    ["not a cursor!", "bnVsbA", "WzFd", "WyJhIiwgMl0", "WyJhIiwiYiIsImMiXQ", "_w", base64.b64encode(b"[" * 2000)],
+    ids=["not base64 JSON", "null", "[1]", "[a, 2]", "three parts", "not UTF-8", "deep nesting"],
+)
+def test_a_wrong_cursor_is_a_json_400(api, after):
+    response = requests.get(api + "/samples", params={"after": after}, timeout=30)
+    assert response.status_code == 400 and response.json()["reason"] == "invalid_after", response.text
+
+
+def test_offset_and_cursor_are_not_combined(api):
+    append(api, [sample("a"), sample("b")])
+    cursor = listing(api, limit=1)["next"]
+    response = requests.get(api + "/samples", params={"after": cursor, "offset": 1}, timeout=30)
+    assert response.status_code == 400 and response.json()["reason"] == "offset_with_after"
 
 
 def test_delete_a_person_or_one_photo(api):

@@ -73,6 +73,7 @@ class StoredPhoto:
 class Page:
     total: int
     photos: list[StoredPhoto]
+    more: bool  # photos follow the last of this page
 
 
 _UPSERT = f"""
@@ -172,20 +173,32 @@ class SampleStore:
         return count
 
     @DB_QUERY_SECONDS.labels("list").time()
-    def list_photos(self, offset: int, limit: int, sample_id: str | None = None, name: str | None = None) -> Page:
-        """Photos ordered by sample id then photo id, with the number of all that match the filters."""
+    def list_photos(
+        self,
+        limit: int,
+        offset: int = 0,
+        after: tuple[str, str] | None = None,
+        sample_id: str | None = None,
+        name: str | None = None,
+    ) -> Page:
+        """Photos ordered by sample id then photo id, from `offset` or from the first after the key
+        `after` (sample id, photo id), with the number of all that match the filters. A key is stable
+        under concurrent writes, where an offset skips or repeats a photo when one before it comes or goes."""
         filters = {"sample_id": sample_id, "name": name}
         conditions = [sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k, v in filters.items() if v]
         where = sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true")
-        params = {**filters, "offset": offset, "limit": limit}
+        after_key = sql.SQL("(sample_id, photo_id) > (%(after_id)s, %(after_photo_id)s)") if after else sql.SQL("true")
+        params = {**filters, "offset": offset, "rows": limit + 1}
+        params["after_id"], params["after_photo_id"] = after or (None, None)
         page_query = sql.SQL(
-            f"SELECT {_PHOTO_COLUMNS} FROM {TABLE} WHERE {{}} "
-            "ORDER BY sample_id, photo_id OFFSET %(offset)s LIMIT %(limit)s"
-        ).format(where)
+            f"SELECT {_PHOTO_COLUMNS} FROM {TABLE} WHERE {{}} AND {{}} "
+            "ORDER BY sample_id, photo_id OFFSET %(offset)s LIMIT %(rows)s"
+        ).format(where, after_key)
         with self.database.connection() as conn, conn.pipeline():
             total = conn.execute(sql.SQL(f"SELECT count(*) FROM {TABLE} WHERE {{}}").format(where), params)
             page = conn.execute(page_query, params)
-        return Page(total.fetchone()[0], [StoredPhoto(*row) for row in page.fetchall()])
+        photos = [StoredPhoto(*row) for row in page.fetchall()]
+        return Page(total.fetchone()[0], photos[:limit], more=len(photos) > limit)
 
     @DB_QUERY_SECONDS.labels("delete").time()
     def delete(self, sample_id: str, photo_id: str | None = None) -> int:
