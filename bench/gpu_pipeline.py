@@ -22,16 +22,21 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from facerec.images import decode_image
 from facerec.inference.alignment import align_faces
 from facerec.inference.detector import FaceDetector, _candidates, _decode, _letterbox_into
 from facerec.inference.recognizers import ArcFaceMBF
 from facerec.inference.weights import vectron_model_dir
 from facerec.settings import Settings
+
+
+def package_photo(name: str) -> np.ndarray:
+    """Decoded as the services decode it (and with OpenCV set up as they have it: facerec came first)."""
+    return decode_image((vectron_model_dir() / name).read_bytes(), Settings().max_image_pixels)
 
 
 def rate(call, items: int, seconds: float) -> float:
@@ -44,7 +49,7 @@ def rate(call, items: int, seconds: float) -> float:
 
 
 def real_crops(detector: FaceDetector, count: int) -> np.ndarray:
-    image = cv2.imread(str(vectron_model_dir() / "players.jpg"))
+    image = package_photo("players.jpg")
     faces = detector.predict(image)
     crops = align_faces(image, [f.landmarks for f in faces], 112)
     return np.resize(crops, (count, 112, 112, 3))
@@ -68,14 +73,14 @@ def recogniser_numbers(detector: FaceDetector, args: argparse.Namespace) -> dict
 
 
 def detector_numbers(detector: FaceDetector, seconds: float) -> dict:
-    image = cv2.imread(str(vectron_model_dir() / "yaoming.jpg"))
+    image = package_photo("yaoming.jpg")
     sizes = sorted({1, max(1, detector.batch_size // 4), detector.batch_size})
     return {b: rate(lambda b=b: detector.detect_batch([image] * b), b, seconds) for b in sizes}
 
 
 def detector_stages(detector: FaceDetector, seconds: float) -> dict:
     """Milliseconds per image of each step of one batched detector call, on one thread: where the time goes."""
-    image = cv2.imread(str(vectron_model_dir() / "yaoming.jpg"))
+    image = package_photo("yaoming.jpg")
     size, count, threshold = detector.settings.det_size, detector.batch_size, detector.settings.det_threshold
     batch = np.zeros((count, size, size, 3), dtype=np.uint8)
     placed = np.zeros((count, 2))
@@ -103,7 +108,7 @@ def pipeline_numbers(
 ) -> dict:
     """One-face photos through detection, alignment and embedding, chunk by chunk on `threads` threads;
     timing starts when every thread has run once (and every process, when start is given)."""
-    photo = cv2.imread(str(vectron_model_dir() / "yaoming.jpg"))
+    photo = package_photo("yaoming.jpg")
     chunk = [photo] * detector.batch_size
 
     def one_chunk(_: int) -> int:
