@@ -44,7 +44,8 @@ def list_samples():
     offset = _query_int("offset", 0, 0, MAX_OFFSET)
     limit = _query_int("limit", DEFAULT_PAGE, 1, MAX_PAGE)
     sample_id, name = (_query_text(key) for key in ("id", "name"))
-    page = _store().list_photos(limit, offset, after and _key_of(after), sample_id=sample_id, name=name)
+    key = _key_of(after) if after else None
+    page = _store().list_photos(limit, offset, key, sample_id=sample_id, name=name)
     return jsonify(
         total=page.total,
         offset=None if after else offset,
