@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -43,32 +42,38 @@ def list_samples():
         raise BadRequest("'offset' and 'after' cannot be combined: page by one of them", reason="offset_with_after")
     offset = _query_int("offset", 0, 0, MAX_OFFSET)
     limit = _query_int("limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    sample_id, name = (_query_text(key) for key in ("id", "name"))
-    key = _key_of(after) if after else None
+    sample_id = _required_id(request.args.get("id", "")) or None
+    name = require_text(request.args.get("name", ""), "name", _max_chars()) or None
+    key = _key_of(after, sample_id) if after else None
     page = _store().list_photos(limit, offset, key, sample_id=sample_id, name=name)
+    last = page.photos[-1] if page.more else None
     return jsonify(
         total=page.total,
         offset=None if after else offset,
         limit=limit,
         samples=[p.to_dict() for p in page.photos],
-        next=_cursor(page.photos[-1].sample_id, page.photos[-1].photo_id) if page.more else None,
+        next=_cursor(last.sample_id, last.photo_id, sample_id) if last else None,
     )
 
 
-def _cursor(sample_id: str, photo_id: str) -> str:
-    """Opaque to clients: the key of a page's last photo, base64url without padding."""
-    return base64.urlsafe_b64encode(json.dumps([sample_id, photo_id], ensure_ascii=False).encode()).decode().rstrip("=")
+# A cursor is the key of a page's last photo: base64url (no padding) of its id and photo id in
+# UTF-8, NUL between them (ids hold no NUL). Listing one id, the cursor leaves that id out: an id
+# may take 256 characters of 4 UTF-8 bytes, and the filter already puts it in the request line.
+def _cursor(sample_id: str, photo_id: str, listed_id: str | None) -> str:
+    key = ("" if sample_id == listed_id else sample_id) + "\x00" + photo_id
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
 
 
-def _key_of(cursor: str) -> tuple[str, str]:
+def _key_of(cursor: str, listed_id: str | None) -> tuple[str, str]:
     invalid = BadRequest("'after' must be a page's 'next' cursor, as returned", reason="invalid_after")
     try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, RecursionError):  # base64, UTF-8 and JSON errors are ValueErrors
+        sample_id, photo_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("\x00")
+    except ValueError:  # not base64, not UTF-8, or not two parts
         raise invalid from None
-    if not (isinstance(key, list) and len(key) == 2 and all(isinstance(part, str) for part in key)):
+    sample_id = sample_id or listed_id
+    if not sample_id:
         raise invalid
-    return require_text(key[0], "id", _max_chars()), require_text(key[1], "photo_id", _max_chars())
+    return sample_id, photo_id
 
 
 @blueprint.delete("/samples")
@@ -86,7 +91,7 @@ def delete_by_query():
 @blueprint.delete("/samples/<path:sample_id>")
 @requires(ADMIN)
 def delete_sample(sample_id: str):
-    removed = _store().delete(require_text(sample_id, "id", _max_chars()))
+    removed = _store().delete(_required_id(sample_id))
     if not removed:
         raise NotFound("no sample has this id", reason="sample_not_found")
     return jsonify(id=sample_id, removed=removed)
@@ -97,8 +102,7 @@ def delete_sample(sample_id: str):
 @blueprint.delete("/samples/<path:sample_id>/photos/<photo_id>")
 @requires(ADMIN)
 def delete_photo(sample_id: str, photo_id: str):
-    max_chars = _max_chars()
-    removed = _store().delete(require_text(sample_id, "id", max_chars), require_text(photo_id, "photo_id", max_chars))
+    removed = _store().delete(_required_id(sample_id), require_text(photo_id, "photo_id", _max_chars()))
     if not removed:
         raise NotFound("this sample has no photo with this id", reason="photo_not_found")
     return jsonify(id=sample_id, photo_id=photo_id, removed=removed)
@@ -113,6 +117,6 @@ def _query_int(key: str, default: int, low: int, high: int) -> int:
     return parse_int_in_range(int(raw), key, low, high)
 
 
-def _query_text(key: str) -> str | None:
-    """A filter's value; absent or empty means no filter."""
-    return require_text(request.args.get(key, ""), key, _max_chars()) or None
+def _required_id(value: str) -> str:
+    """A sample id as enrolment takes them: FACEREC_MAX_ID_CHARS, not the other fields' limit."""
+    return require_text(value, "id", current_app.extensions["settings"].max_id_chars, "FACEREC_MAX_ID_CHARS")

@@ -107,13 +107,13 @@ def _describe_detections(faces: list[dict]) -> str:
 def _describe_page(page: dict) -> str:
     lines = [f"{s['id']}\t{s['name']}\t{s.get('photo_id', '')}\t{s.get('created_at', '')}" for s in page["samples"]]
     if not page["samples"]:
-        shown = "none"
-    elif page["offset"] is None:
-        shown = str(len(page["samples"]))
+        shown = "samples: none"
+    elif page["offset"] is None:  # a page after a cursor: its place is not counted
+        shown = f"samples: {len(page['samples'])} more"
     else:
-        shown = f"{page['offset'] + 1}-{page['offset'] + len(page['samples'])}"
+        shown = f"samples {page['offset'] + 1}-{page['offset'] + len(page['samples'])}"
     more = f"; next page: --after {page['next']}" if page.get("next") else ""
-    return "\n".join([*lines, f"samples {shown} of {page['total']}{more}"])
+    return "\n".join([*lines, f"{shown} of {page['total']}{more}"])
 
 
 def _describe_deletion(answer: dict) -> str:
