@@ -12,7 +12,6 @@ from face_detection.quality import quality_problem
 from facerec.db.samples import Sample, SampleStore
 from facerec.errors import ApiError, BadRequest, LimitExceeded, NoFace
 from facerec.images import decode_data_uri_image
-from facerec.inference.alignment import share_outside_image
 from facerec.inference.detector import DetectedFace
 from facerec.metrics import FACES_ENROLLED
 from facerec.settings import Settings
@@ -55,7 +54,6 @@ class _Candidate:
     sample: Sample
     crop: np.ndarray  # the face aligned: all that is kept of its photo
     faces_found: int
-    larger_cut_off: int  # larger faces passed over: cut off by the photo's edge
 
 
 def enrol(
@@ -92,8 +90,6 @@ def enrol(
     for item, candidate in chosen:
         if candidate.faces_found > 1:
             message = f"{candidate.faces_found} faces found; enrolled the largest"
-            if candidate.larger_cut_off:
-                message += f" that the photo holds whole ({candidate.larger_cut_off} larger cut off by its edge)"
             report.warnings.append({"id": _raw_id(item), "message": message})
     if chosen:
         photo_ids = _embed_and_store([candidate for _, candidate in chosen], pipeline, store, append)
@@ -182,12 +178,10 @@ def _choose_face(
     faces = pipeline.within_limit(faces)
     if not faces:
         raise NoFace("no face found in the image", reason="no_face")
-    whole = [face for face in faces if share_outside_image(face.landmarks, image.shape) <= settings.max_face_cut_off]
-    largest = max(whole or faces, key=lambda face: face.area)
+    largest = max(faces, key=lambda face: face.area)
     if problem := quality_problem(image, largest, settings):
         raise problem
-    larger_cut_off = sum(face.area > largest.area for face in faces)
-    return _Candidate(sample, pipeline.align(image, [largest])[0], len(faces), larger_cut_off)
+    return _Candidate(sample, pipeline.align(image, [largest])[0], faces_found=len(faces))
 
 
 def _parse_sample(item: object, settings: Settings) -> Sample:

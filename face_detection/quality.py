@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from facerec.errors import BadRequest
-from facerec.inference.alignment import align_face, share_outside_image
+from facerec.inference.alignment import align_face
 from facerec.inference.detector import DetectedFace
 from facerec.settings import Settings
 
@@ -36,13 +36,6 @@ def quality_problem(image: np.ndarray, face: DetectedFace, settings: Settings) -
             f"detection score {face.score:.2f} is under the minimum of {settings.min_det_score} "
             "(setting FACEREC_MIN_DET_SCORE)",
             reason="low_detection_score",
-        )
-    cut_off = share_outside_image(face.landmarks, image.shape)
-    if cut_off > settings.max_face_cut_off:
-        return BadRequest(
-            f"{cut_off:.0%} of the aligned face lies outside the photo, over the maximum of "
-            f"{settings.max_face_cut_off:.0%} (setting FACEREC_MAX_FACE_CUT_OFF): the face is cut off by its edge",
-            reason="face_cut_off",
         )
     if settings.min_sharpness > 0:
         measured = sharpness(image, face)

@@ -52,9 +52,6 @@ class Settings:
     min_sharpness: float = _setting(
         "FACEREC_MIN_SHARPNESS", 0.0, "enrolment: minimum variance of the Laplacian of the aligned face; 0 = off"
     )
-    max_face_cut_off: float = _setting(
-        "FACEREC_MAX_FACE_CUT_OFF", 0.3, "enrolment: largest share of the aligned face outside the photo; 1 = off"
-    )
 
     # Services
     feature_extraction_url: str = _setting(

@@ -7,7 +7,7 @@ import pytest
 from insightface.utils import face_align
 from skimage.transform import SimilarityTransform
 
-from facerec.inference.alignment import ARCFACE_TEMPLATE_112, align_face, share_outside_image, similarity_transform
+from facerec.inference.alignment import ARCFACE_TEMPLATE_112, align_face, similarity_transform
 from tests.conftest import PACKAGE_PHOTOS
 from tests.photos import faces_in
 
@@ -48,11 +48,3 @@ def test_landmarks_land_on_the_scaled_template(size):
     matrix = similarity_transform(faces[0].landmarks.astype(np.float64), ARCFACE_TEMPLATE_112 * size / 112)
     moved = faces[0].landmarks @ matrix[:, :2].T + matrix[:, 2]
     assert np.abs(moved - ARCFACE_TEMPLATE_112 * size / 112).max() < size * 0.06
-
-
-def test_share_of_the_aligned_face_outside_the_image():
-    template = ARCFACE_TEMPLATE_112.astype(np.float32)
-    assert share_outside_image(template, (112, 112, 3)) == 0.0  # the crop is the image
-    assert share_outside_image(template - [56, 0], (112, 112, 3)) == pytest.approx(0.5)  # half left of x = 0
-    assert share_outside_image(template * 2 - [112, 112], (150, 150)) == pytest.approx(0.75)  # a quarter inside
-    assert share_outside_image(template, (112, 56)) == pytest.approx(0.5)  # the image ends mid-crop

@@ -71,37 +71,3 @@ def test_a_blurred_face_is_refused(strict_service):
     error = refusal(enrol(strict_service, "blurred", blurred(3)))  # score still about 0.84, sharpness about 7
     assert error["reason"] == "too_blurry"
     assert "FACEREC_MIN_SHARPNESS" in error["message"] and "Laplacian" in error["message"]
-
-
-# yaoming.jpg's face box spans x = 71 to 177: photos cut through it at the left edge.
-def cut_at(column: int, image: np.ndarray | None = None) -> np.ndarray:
-    return np.ascontiguousarray((read(YAO) if image is None else image)[:, column:])
-
-
-def test_a_face_cut_off_by_the_photo_edge_is_refused(api):
-    error = refusal(enrol(api, "half", cut_at(124)))  # cut through the nose: 42% of the aligned face is outside
-    assert error["reason"] == "face_cut_off"
-    assert "42%" in error["message"] and "FACEREC_MAX_FACE_CUT_OFF" in error["message"]
-    response = requests.post(api + "/face-recognition", json={"image": jpeg_uri(cut_at(124))}, timeout=120)
-    assert response.status_code == 200 and len(response.json()) == 1  # recognition is not gated
-
-
-def test_a_face_slightly_cut_off_is_enrolled(api):
-    assert enrol(api, "most", cut_at(82))["success"] == ["most"]  # 10% of the face's width cut: 19% outside
-
-
-def test_a_larger_face_cut_off_is_passed_over_for_a_whole_one(api):
-    """Enrolment takes the largest face; a larger one that the photo's edge cuts in half was taken before."""
-    whole = read(YAO)
-    large_cut = cut_at(248, cv2.resize(whole, None, fx=2, fy=2))  # the face twice as large, cut at its middle
-    photo = np.full((large_cut.shape[0], large_cut.shape[1] + whole.shape[1] + 40, 3), 128, np.uint8)
-    photo[:, : large_cut.shape[1]] = large_cut
-    photo[100 : 100 + whole.shape[0], large_cut.shape[1] + 20 : large_cut.shape[1] + 20 + whole.shape[1]] = whole
-    report = enrol(api, "yao", photo)
-    assert report["success"] == ["yao"]
-    [warning] = report["warnings"]
-    assert warning["message"] == (
-        "2 faces found; enrolled the largest that the photo holds whole (1 larger cut off by its edge)"
-    )
-    [face] = requests.post(api + "/face-recognition", json={"image": jpeg_uri(whole)}, timeout=120).json()
-    assert face["id"] == "yao" and face["similarity"] > 0.95  # the whole face's vector, not the cut one's

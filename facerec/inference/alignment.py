@@ -24,20 +24,6 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.hstack([linear, (dst_mean - linear @ src_mean)[:, None]])
 
 
-# Points of the 112x112 crop, every 4 px, as (x, y): enough to measure what share of it an image fills.
-_CROP_POINTS = np.stack(np.meshgrid(np.arange(2.0, 112, 4), np.arange(2.0, 112, 4)), axis=-1).reshape(-1, 2)
-
-
-def share_outside_image(landmarks: np.ndarray, image_shape: tuple[int, ...]) -> float:
-    """The share of the face's aligned crop that lies outside the image (black in the crop): 0 for a
-    face the photo holds whole, ~0.4 for one cut off at the middle by the photo's edge."""
-    to_image = cv2.invertAffineTransform(similarity_transform(landmarks.astype(np.float64), ARCFACE_TEMPLATE_112))
-    points = _CROP_POINTS @ to_image[:, :2].T + to_image[:, 2]
-    height, width = image_shape[:2]
-    inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
-    return 1.0 - float(inside.mean())
-
-
 def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
     """Warp one face so its 5 landmarks land on the ArcFace template scaled to size x size."""
     matrix = similarity_transform(landmarks.astype(np.float64), ARCFACE_TEMPLATE_112 * (size / 112.0))
