@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from functools import cache
@@ -88,6 +89,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Unset or empty variables keep their defaults; a value that is not what its setting takes
+        stops the start with the variable named (a float of "abc", "nan" or "-1" would not)."""
         environ = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):
@@ -95,7 +98,7 @@ class Settings:
             if raw is None or raw == "":
                 continue
             kind = Path if isinstance(f.default, Path) else type(f.default)
-            values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on") if kind is bool else kind(raw)
+            values[f.name] = _parsed(f.metadata["env"], raw, kind)
         return cls(**values)
 
     @property
@@ -110,6 +113,25 @@ class Settings:
         if self.threads > 0:
             return self.threads
         return max(1, usable_cores() // int(os.environ.get("FACEREC_WORKERS", "1")))
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def _parsed(env: str, raw: str, kind: type):
+    if kind is bool:
+        if raw.strip().lower() not in _BOOLEANS:
+            raise ValueError(f"{env}={raw!r}: expected one of 1, true, yes, on, 0, false, no, off")
+        return _BOOLEANS[raw.strip().lower()]
+    if kind not in (int, float):
+        return kind(raw)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{env}={raw!r}: expected {'an integer' if kind is int else 'a number'}") from None
+    if not (math.isfinite(value) and value >= 0):  # every count, size, limit and time here
+        raise ValueError(f"{env}={raw!r}: expected a finite number, 0 or more")
+    return value
 
 
 @cache

@@ -1,0 +1,44 @@
+"""Settings from the environment: defaults, and a value a setting cannot take named at start."""
+
+from __future__ import annotations
+
+import pytest
+
+from facerec.settings import Settings
+from tests.servers import Service
+
+
+def test_unset_and_empty_variables_keep_the_defaults():
+    assert Settings.from_env({}) == Settings()
+    assert Settings.from_env({"FACEREC_MAX_FACES": "", "FACEREC_FP16": ""}) == Settings()
+
+
+def test_values_are_parsed_by_their_setting():
+    settings = Settings.from_env({"FACEREC_MAX_FACES": " 7 ", "FACEREC_DB_TIMEOUT_S": "2.5", "FACEREC_FP16": "Yes"})
+    assert (settings.max_faces_per_image, settings.db_timeout_s, settings.fp16) == (7, 2.5, True)
+    assert Settings.from_env({"FACEREC_FP16": "off"}).fp16 is False
+
+
+@pytest.mark.parametrize(
+    "variable, value, expected",
+    [
+        ("FACEREC_MAX_SAMPLES", "ten", "an integer"),
+        ("FACEREC_MAX_SAMPLES", "2.5", "an integer"),
+        ("FACEREC_MIN_DET_SCORE", "60%", "a number"),
+        ("FACEREC_MIN_DET_SCORE", "nan", "a finite number, 0 or more"),
+        ("FACEREC_DB_TIMEOUT_S", "inf", "a finite number, 0 or more"),
+        ("FACEREC_MIN_FACE_PX", "-1", "a finite number, 0 or more"),
+        ("FACEREC_FP16", "ture", "one of 1, true, yes, on, 0, false, no, off"),
+    ],
+)
+def test_a_value_the_setting_cannot_take_is_refused_by_name(variable, value, expected):
+    with pytest.raises(ValueError) as refused:
+        Settings.from_env({variable: value})
+    assert str(refused.value) == f"{variable}={value!r}: expected {expected}"
+
+
+def test_a_service_does_not_start_with_such_a_value_and_says_which(tmp_path):
+    service = Service("feature_extraction", env={"FACEREC_BATCH_MAX": "lots"}, log_path=tmp_path / "fe.log")
+    with pytest.raises(RuntimeError, match="exited"):
+        service.start()
+    assert "FACEREC_BATCH_MAX='lots': expected an integer" in service.log_tail(60)
