@@ -152,7 +152,11 @@ SAMPLE_PAGE = {
     "type": "object",
     "required": ["total", "offset", "limit", "samples", "next"],
     "properties": {
-        "total": {"type": "integer", "minimum": 0, "description": "photos matching the filters"},
+        "total": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "description": "photos matching the filters; null for a page asked with 'after' (not counted)",
+        },
         "offset": {"type": ["integer", "null"], "minimum": 0, "description": "null for a page asked with 'after'"},
         "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
         "samples": {"type": "array", "items": ref("StoredPhoto"), "maxItems": 1000},

@@ -106,14 +106,14 @@ def _describe_detections(faces: list[dict]) -> str:
 
 def _describe_page(page: dict) -> str:
     lines = [f"{s['id']}\t{s['name']}\t{s.get('photo_id', '')}\t{s.get('created_at', '')}" for s in page["samples"]]
-    if not page["samples"]:
-        shown = "samples: none"
-    elif page["offset"] is None:  # a page after a cursor: its place is not counted
+    if page["offset"] is None:  # a page after a cursor: neither its place nor the total is counted
         shown = f"samples: {len(page['samples'])} more"
+    elif page["samples"]:
+        shown = f"samples {page['offset'] + 1}-{page['offset'] + len(page['samples'])} of {page['total']}"
     else:
-        shown = f"samples {page['offset'] + 1}-{page['offset'] + len(page['samples'])}"
+        shown = f"samples: none of {page['total']}"
     more = f"; next page: --after {page['next']}" if page.get("next") else ""
-    return "\n".join([*lines, f"{shown} of {page['total']}{more}"])
+    return "\n".join([*lines, shown + more])
 
 
 def _describe_deletion(answer: dict) -> str:

@@ -63,7 +63,7 @@ def test_enrol_recognise_verify_list_delete(secured_api, tmp_path):
     assert first.startswith("yao\t") and "samples 1-1 of 2; next page: --after " in first
     cursor = first.rsplit("--after ", 1)[1].strip()
     second = facerec(secured_api, "list", "--limit", "1", "--after", cursor).stdout
-    assert second.startswith("yao2\t") and second.rstrip().endswith("samples: 1 more of 2")
+    assert second.startswith("yao2\t") and second.rstrip().endswith("samples: 1 more")
     assert facerec(secured_api, "delete", "yao2", "--api-key", ADMIN_KEY).returncode == 0
 
     refused = facerec(secured_api, "delete", "yao")

@@ -121,7 +121,7 @@ def test_cursor_pages_hold_their_place_while_photos_come_and_go(api):
     seen, page = [p["id"] for p in first["samples"]], first
     while page["next"]:
         page = listing(api, after=page["next"], limit=2)
-        assert page["offset"] is None and page["total"] == 7
+        assert page["offset"] is None and page["total"] is None  # a walk does not count the gallery at each page
         seen += [p["id"] for p in page["samples"]]
     assert seen == ["id0", "id1", "id1a", "id2", "id3", "id4", "id4a", "id5"]
     assert [p["id"] for p in listing(api, offset=2, limit=2)["samples"]] == ["id2", "id3"]  # id1a, as read by offset

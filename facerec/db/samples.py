@@ -71,7 +71,7 @@ class StoredPhoto:
 
 @dataclass(frozen=True)
 class Page:
-    total: int
+    total: int | None
     photos: list[StoredPhoto]
     more: bool  # photos follow the last of this page
 
@@ -182,8 +182,10 @@ class SampleStore:
         name: str | None = None,
     ) -> Page:
         """Photos ordered by sample id then photo id, from `offset` or from the first after the key
-        `after` (sample id, photo id), with the number of all that match the filters. A key is stable
-        under concurrent writes, where an offset skips or repeats a photo when one before it comes or goes."""
+        `after` (sample id, photo id). A key is stable under concurrent writes, where an offset skips
+        or repeats a photo when one before it comes or goes. Pages by offset count all the photos that
+        match the filters; pages after a key, read to walk a whole gallery, do not (total None): a
+        count per page made such a walk quadratic."""
         filters = {"sample_id": sample_id, "name": name}
         conditions = [sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k, v in filters.items() if v]
         where = sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true")
@@ -194,11 +196,13 @@ class SampleStore:
             f"SELECT {_PHOTO_COLUMNS} FROM {TABLE} WHERE {{}} AND {{}} "
             "ORDER BY sample_id, photo_id OFFSET %(offset)s LIMIT %(rows)s"
         ).format(where, after_key)
+        count_query = sql.SQL(f"SELECT count(*) FROM {TABLE} WHERE {{}}").format(where)
         with self.database.connection() as conn, conn.pipeline():
-            total = conn.execute(sql.SQL(f"SELECT count(*) FROM {TABLE} WHERE {{}}").format(where), params)
+            counted = None if after else conn.execute(count_query, params)
             page = conn.execute(page_query, params)
         photos = [StoredPhoto(*row) for row in page.fetchall()]
-        return Page(total.fetchone()[0], photos[:limit], more=len(photos) > limit)
+        total = counted.fetchone()[0] if counted else None
+        return Page(total, photos[:limit], more=len(photos) > limit)
 
     @DB_QUERY_SECONDS.labels("delete").time()
     def delete(self, sample_id: str, photo_id: str | None = None) -> int:
