@@ -36,7 +36,7 @@ def append_samples():
 @blueprint.get("/samples")
 def list_samples():
     """A page from `offset`, or from the first photo after the cursor `after` (a page's `next`),
-    which holds its place while photos are added and deleted; `offset` is null in that case."""
+    which holds its place while photos are added and deleted; `offset` and `total` are null then."""
     after = request.args.get("after") or None
     if after and request.args.get("offset"):
         raise BadRequest("'offset' and 'after' cannot be combined: page by one of them", reason="offset_with_after")
