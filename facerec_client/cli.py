@@ -8,6 +8,7 @@ not be reached.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -22,14 +23,19 @@ OK, NOT_SAME_PERSON, BAD_USAGE, SERVICE_ERROR = 0, 1, 2, 3
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    client = FaceRecClient(args.url, args.api_key, args.timeout)
+    for stream in (sys.stdout, sys.stderr):  # a terminal whose encoding lacks a name's letters
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
-        answer, status = args.command(client, args)
+        answer, status = args.command(FaceRecClient(args.url, args.api_key, args.timeout), args)
     except FaceRecError as error:
         print(f"error: {error}", file=sys.stderr)
         return SERVICE_ERROR
     except OSError as error:  # a local file: never exit 1, which says "not the same person"
         print(f"error: {error.strerror or error}: {error.filename or ''}", file=sys.stderr)
+        return BAD_USAGE
+    except ValueError as error:  # a URL, key, timeout or number that no answer could fix
+        print(f"error: {error}", file=sys.stderr)
         return BAD_USAGE
     if args.json:
         print(json.dumps(answer, indent=2, ensure_ascii=False))
@@ -112,7 +118,7 @@ def _describe_page(page: dict) -> str:
         shown = f"samples {page['offset'] + 1}-{page['offset'] + len(page['samples'])} of {page['total']}"
     else:
         shown = f"samples: none of {page['total']}"
-    more = f"; next page: --after {page['next']}" if page.get("next") else ""
+    more = f"; next page: the same command with --after {page['next']}" if page.get("next") else ""
     return "\n".join([*lines, shown + more])
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +62,7 @@ def test_enrol_recognise_verify_list_delete(secured_api, tmp_path):
     assert "samples 1-1 of 1" in facerec(secured_api, "list").stdout
     assert facerec(secured_api, "enroll", "yao2", YAO).returncode == 0
     first = facerec(secured_api, "list", "--limit", "1").stdout
-    assert first.startswith("yao\t") and "samples 1-1 of 2; next page: --after " in first
+    assert first.startswith("yao\t") and "samples 1-1 of 2; next page: the same command with --after " in first
     cursor = first.rsplit("--after ", 1)[1].strip()
     second = facerec(secured_api, "list", "--limit", "1", "--after", cursor).stdout
     assert second.startswith("yao2\t") and second.rstrip().endswith("samples: 1 more")
@@ -104,6 +106,34 @@ def test_usage_errors_exit_2(secured_api, tmp_path):
         result = facerec(secured_api, *args)
         assert result.returncode == 2 and "No such file or directory" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+    local_mistakes = [
+        (("--url", "127.0.0.1:6337", "list"), "must start with http:// or https://"),
+        (("--api-key", "ключ", "list"), "must be ASCII"),
+        (("--timeout", "0", "list"), "positive number of seconds"),
+        (("recognize", YAO, "--min-similarity", "nan"), "cannot send this request"),
+    ]
+    for args, message in local_mistakes:  # were a traceback and exit 1, or "cannot reach" and exit 3
+        result = facerec(secured_api, *args)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_an_answer_that_is_not_the_service_s_is_said_so(tmp_path):
+    import http.server
+    import threading
+
+    (tmp_path / "samples").write_text("<html>a web page</html>")
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        result = facerec(url, "list")
+        assert result.returncode == 3 and "is it the face_detection service?" in result.stderr, result.stderr
+        with pytest.raises(FaceRecError) as not_json:
+            FaceRecClient(url).list_samples()
+        assert (not_json.value.status, not_json.value.reason) == (200, "not_json")
+    finally:
+        server.shutdown()
 
 
 def test_python_client(secured_api):
@@ -122,6 +152,9 @@ def test_python_client(secured_api):
     assert admin.delete_sample("yao2")["removed"] == 1
     with pytest.raises(FaceRecError) as missing:
         admin.delete_sample("yao")
-    assert missing.value.status == 404
+    assert missing.value.status == 404 and len(missing.value.request_id) == 16
+    assert pickle.loads(pickle.dumps(missing.value)).__dict__ == missing.value.__dict__  # process pools pickle errors
+    error = missing.value
+    assert str(copy.copy(error)) == str(error) == f"{error.message} (sample_not_found, HTTP 404)"
     with pytest.raises(ValueError):
         client.verify(YAO)
