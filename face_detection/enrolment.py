@@ -89,8 +89,10 @@ def enrol(
     # Ids go back as the client sent them, in "fail" as in "success": 7 stays 7.
     for item, candidate in chosen:
         if candidate.faces_found > 1:
-            message = f"{candidate.faces_found} faces found; enrolled the largest"
-            report.warnings.append({"id": _raw_id(item), "message": message})
+            warning = {"id": _raw_id(item), "message": f"{candidate.faces_found} faces found; enrolled the largest"}
+            if append and _raw_photo_id(item) is not None:  # as errors do: which of the id's photos
+                warning["photo_id"] = _raw_photo_id(item)
+            report.warnings.append(warning)
     if chosen:
         photo_ids = _embed_and_store([candidate for _, candidate in chosen], pipeline, store, append)
         for (item, _), photo_id in zip(chosen, photo_ids, strict=True):

@@ -10,8 +10,11 @@ to --state-file at once; rerun the same command after an interruption and the st
 skipped, the refused ones sent again (fixed or not: the exit status says whether all are stored).
 Connection failures and 5xx answers are retried, then left for the next run.
 
-Exit status: 0 every photo stored, 1 some failed (the summary gives the reasons), 2 the service
-refused the whole run (URL or API key wrong), 130 interrupted.
+The URL and key default to FACEREC_URL and FACEREC_API_KEY, as for the `facerec` command.
+
+Exit status: 0 every photo stored, 1 some failed (the summary gives the reasons), 2 the run could
+not start (no photo found, a bad argument) or the service refused it (URL or API key wrong), 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import csv
 import hashlib
 import json
 import mimetypes
+import os
 import sys
 import threading
 import time
@@ -34,6 +38,7 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
+DEFAULT_URL = "http://127.0.0.1:6337"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
 SHOWN_FAILURES = 50
@@ -49,7 +54,8 @@ class Photo:
 
     @property
     def photo_id(self) -> str:
-        return hashlib.sha256(f"{self.sample_id}\0{self.source}".encode()).hexdigest()[:16]
+        # surrogateescape: a file name that is not UTF-8 still names one photo
+        return hashlib.sha256(f"{self.sample_id}\0{self.source}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -59,26 +65,37 @@ class Outcome:
     reason: str = ""
     message: str = ""
     final: bool = True  # False: worth retrying in a later run (the service was unavailable)
+    warning: str = ""  # stored, with a remark ("3 faces found; enrolled the largest")
 
 
 class ServiceRefused(Exception):
     """The service refused the run as a whole (wrong URL, missing or wrong API key)."""
 
 
-def photos_from_tree(root: Path) -> list[Photo]:
-    """root/<person id>/<photo>: the folder name is the id and the name."""
-    return [
-        Photo(person.name, person.name, path, source=path.relative_to(root).as_posix())
-        for person in sorted(p for p in root.iterdir() if p.is_dir())
-        for path in sorted(person.iterdir())
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
-    ]
+def photos_from_tree(root: Path) -> tuple[list[Photo], list[Path]]:
+    """root/<person id>/<photo>: the folder name is the id and the name. Also what is left out:
+    files beside the person folders, folders inside them, files without an image suffix."""
+    photos, left_out = [], []
+    for entry in sorted(root.iterdir()):
+        if not entry.is_dir():
+            left_out.append(entry)
+            continue
+        for path in sorted(entry.iterdir()):
+            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+                photos.append(Photo(entry.name, entry.name, path, source=path.relative_to(root).as_posix()))
+            else:
+                left_out.append(path)
+    return photos, left_out
 
 
 def photos_from_csv(table: Path) -> list[Photo]:
     """Rows id,name,path[,metadata]; a relative path is relative to the CSV's folder."""
     with table.open(newline="", encoding="utf-8-sig") as stream:  # -sig: Excel starts its CSVs with a BOM
-        rows = list(csv.DictReader(stream))
+        reader = csv.DictReader(stream)
+        rows = list(reader)
+    if not {"id", "path"} <= set(reader.fieldnames or []):
+        columns = reader.fieldnames
+        raise ValueError(f"{table}: its first line must name the columns id,name,path[,metadata], not {columns}")
     for line, row in enumerate(rows, start=2):
         if not (row.get("id") and row.get("path")):
             raise ValueError(f"{table}, line {line}: 'id' and 'path' are required")
@@ -142,6 +159,9 @@ class Client:
     def enrol(self, batch: list[Photo]) -> list[Outcome]:
         unreadable, readable, items = [], [], []
         for photo in batch:
+            if not _is_utf8(photo.sample_id):
+                unreadable.append(Outcome(photo, False, "invalid_id", "the person's id (folder name) is not UTF-8"))
+                continue
             try:
                 items.append(_item(photo))
                 readable.append(photo)
@@ -173,6 +193,14 @@ class Client:
         return None
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a name read from the file system with surrogate escapes
+        return False
+    return True
+
+
 def _item(photo: Photo) -> dict:
     mime = mimetypes.guess_type(photo.path.name)[0] or "image/jpeg"
     image = f"data:{mime};base64," + base64.b64encode(photo.path.read_bytes()).decode("ascii")
@@ -188,13 +216,18 @@ def _outcomes(batch: list[Photo], response: requests.Response) -> list[Outcome]:
     if response.status_code != 200:
         reason, message = body.get("reason", f"http_{response.status_code}"), body.get("error", response.text[:200])
         return [Outcome(photo, False, reason, message) for photo in batch]
+    if not isinstance(body, dict) or not isinstance(body.get("photos"), list):
+        raise ServiceRefused(f"POST {response.url} answered 200 without an enrolment report: is it face_detection?")
     stored = {entry["photo_id"] for entry in body.get("photos", [])}
     errors = {entry.get("photo_id"): entry for entry in body.get("errors", [])}
+    warnings = {entry.get("photo_id"): entry["message"] for entry in body.get("warnings", [])}
     outcomes = []
     for photo in batch:
+        if photo.photo_id in stored:
+            outcomes.append(Outcome(photo, True, warning=warnings.get(photo.photo_id, "")))
+            continue
         error = errors.get(photo.photo_id, {"reason": "not_reported", "message": "absent from the answer"})
-        ok = photo.photo_id in stored
-        outcomes.append(Outcome(photo, ok, "" if ok else error["reason"], "" if ok else error["message"]))
+        outcomes.append(Outcome(photo, False, error["reason"], error["message"]))
     return outcomes
 
 
@@ -208,11 +241,14 @@ class Summary:
     already_done: int
     stored: int = 0
     failed: list[Outcome] = field(default_factory=list)
+    warned: list[Outcome] = field(default_factory=list)
     unavailable: int = 0
     interrupted: bool = False
 
     def add(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
+            if outcome.warning:
+                self.warned.append(outcome)
             if outcome.ok:
                 self.stored += 1
             elif outcome.final:
@@ -230,6 +266,10 @@ class Summary:
             print(f"  FAILED {outcome.photo.path}: {outcome.reason} ({outcome.message})", file=stream)
         if len(self.failed) > SHOWN_FAILURES:
             print(f"  ... and {len(self.failed) - SHOWN_FAILURES} more, all in the state file", file=stream)
+        for outcome in self.warned[:SHOWN_FAILURES]:
+            print(f"  stored with a warning {outcome.photo.path}: {outcome.warning}", file=stream)
+        if len(self.warned) > SHOWN_FAILURES:
+            print(f"  ... and {len(self.warned) - SHOWN_FAILURES} more stored with a warning", file=stream)
         if self.unavailable:
             print(f"{self.unavailable} not sent (service unavailable): rerun the same command", file=stream)
         if self.interrupted:
@@ -268,22 +308,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", nargs="?", type=Path, help="folder of <person id>/<photo> files")
     parser.add_argument("--csv", type=Path, help="CSV with columns id,name,path[,metadata] instead of a folder")
-    parser.add_argument("--url", default="http://127.0.0.1:6337", help="face_detection base URL")
-    parser.add_argument("--api-key", default="", help="client or admin key, if the service requires one")
+    parser.add_argument(
+        "--url", default=os.environ.get("FACEREC_URL", DEFAULT_URL), help=f"env FACEREC_URL; {DEFAULT_URL}"
+    )
+    parser.add_argument(
+        "--api-key", default=os.environ.get("FACEREC_API_KEY", ""), help="env FACEREC_API_KEY: a client or admin key"
+    )
     parser.add_argument("--workers", type=int, default=4, help="requests in flight at once")
     parser.add_argument("--batch", type=int, default=8, help="photos per request")
     parser.add_argument("--state-file", type=Path, default=Path("bulk_enrol.state.jsonl"), help="progress record")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
     parser.add_argument("--retries", type=int, default=3, help="retries when the service is unavailable")
     args = parser.parse_args(argv)
-    if (args.folder is None) == (args.csv is None):
-        parser.error("give a folder or --csv, not both")
-    if args.workers < 1 or args.batch < 1:
-        parser.error("--workers and --batch must be at least 1")
+    _check(parser, args)
+    left_out: list[Path] = []
     try:
-        photos = photos_from_csv(args.csv) if args.csv else photos_from_tree(args.folder)
+        photos, left_out = photos_from_tree(args.folder) if args.folder else (photos_from_csv(args.csv), [])
     except (OSError, ValueError, KeyError) as error:
         parser.error(str(error))
+    for path in left_out[:SHOWN_FAILURES]:
+        print(f"left out, not a <person id>/<photo> image: {path}", file=sys.stderr)
+    if len(left_out) > SHOWN_FAILURES:
+        print(f"... and {len(left_out) - SHOWN_FAILURES} more left out", file=sys.stderr)
+    if not photos:
+        parser.error(f"no photos in {args.folder or args.csv}: expected <person id>/<photo>.jpg files or CSV rows")
+    print(f"{len(photos)} photos for {args.url}", file=sys.stderr)
     client = Client(args.url.rstrip("/"), args.api_key, args.timeout, args.retries)
     try:
         summary = run(photos, client, StateFile(args.state_file), args.workers, args.batch)
@@ -292,6 +341,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     summary.print(sys.stdout)
     return summary.exit_status
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.folder is None and args.csv is None:
+        parser.error("give a folder of <person id>/<photo> files, or --csv")
+    if args.folder is not None and args.csv is not None:
+        parser.error("give a folder or --csv, not both")
+    if args.workers < 1 or args.batch < 1 or args.retries < 0 or not args.timeout > 0:
+        parser.error("--workers and --batch must be at least 1, --retries at least 0, --timeout above 0")
+    if not args.url.startswith(("http://", "https://")):
+        parser.error(f"--url must start with http:// or https://, not {args.url!r}")
+    try:
+        args.state_file.open("a").close()  # now, not after the first batch is stored
+    except OSError as error:
+        parser.error(f"cannot write the state file {args.state_file}: {error.strerror}")
 
 
 if __name__ == "__main__":

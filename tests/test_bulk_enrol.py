@@ -11,7 +11,7 @@ import requests
 
 from facerec.settings import PROJECT_ROOT
 from tests.servers import free_port
-from tests.test_face_detection_api import YAO
+from tests.test_face_detection_api import PLAYERS, YAO
 from tests.test_samples_api import GDP, listing
 
 SCRIPT = PROJECT_ROOT / "scripts" / "bulk_enrol.py"
@@ -81,3 +81,38 @@ def test_a_wrong_url_stops_the_run(api, tree, tmp_path):
     result = bulk_enrol(tree, "--url", api + "/nowhere", "--state-file", tmp_path / "state.jsonl")
     assert result.returncode == 2 and "answered 404" in result.stderr
     assert requests.get(api + "/samples", timeout=30).json()["total"] == 0
+
+
+def test_what_is_left_out_is_said_and_an_empty_input_is_a_usage_error(api, tree, tmp_path):
+    state = tmp_path / "state.jsonl"
+    shutil.copy(YAO, tree / "loose.jpg")  # beside the person folders: whose would it be?
+    result = bulk_enrol(tree, "--url", api, "--state-file", state)
+    assert "left out, not a <person id>/<photo> image:" in result.stderr
+    assert "loose.jpg" in result.stderr and "notes.txt" in result.stderr
+    person_folder = bulk_enrol(tree / "yao_ming", "--url", api, "--state-file", state)  # not the tree: no photo
+    assert person_folder.returncode == 2 and "no photos in" in person_folder.stderr  # was: "stored 0", exit 0
+    assert bulk_enrol(tmp_path / "missing", "--url", api, "--state-file", state).returncode == 2
+    table = tmp_path / "t.csv"
+    table.write_text("ID,Name,Path\n1,a,a.jpg\n")
+    wrong_header = bulk_enrol("--csv", table, "--url", api, "--state-file", state)
+    assert wrong_header.returncode == 2 and "not ['ID', 'Name', 'Path']" in wrong_header.stderr
+
+
+def test_the_url_and_key_come_from_the_environment_as_for_facerec(secured_api, tree, tmp_path):
+    from tests.conftest import CLIENT_KEY
+
+    env = {"FACEREC_URL": secured_api, "FACEREC_API_KEY": CLIENT_KEY, "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, str(SCRIPT), str(tree), "--state-file", str(tmp_path / "state.jsonl")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert "stored 3, failed 1" in result.stdout, result.stdout + result.stderr  # was: 127.0.0.1:6337, no key
+    assert f"for {secured_api}" in result.stderr
+
+
+def test_a_file_name_that_is_not_utf8_is_enrolled_and_warnings_are_reported(api, tree, tmp_path):
+    odd = tree / "yao_ming" / "caf\udce9.jpg"  # the bytes "caf\xe9.jpg", as Latin-1 disks name files
+    shutil.copy(YAO, odd)
+    group = tree / "yao_ming" / "group.jpg"
+    shutil.copy(PLAYERS, group)
+    result = bulk_enrol(tree, "--url", api, "--state-file", tmp_path / "state.jsonl")
+    assert "stored 5, failed 1" in result.stdout, result.stdout + result.stderr  # was a traceback before any photo
+    assert "stored with a warning" in result.stdout and "group.jpg" in result.stdout and "faces found" in result.stdout
