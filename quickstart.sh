@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
 scripts/services.sh start
-.venv/bin/python scripts/demo.py
+detection=${FACE_DETECTION_BIND:-0.0.0.0:6337}
+.venv/bin/python scripts/demo.py --url "http://${detection/0.0.0.0/127.0.0.1}"
 echo
-echo "Both services are running: face_detection on :6337, feature_extraction on 127.0.0.1:5000."
+echo "Both services are running: face_detection on $detection, feature_extraction on ${FEATURE_EXTRACTION_BIND:-127.0.0.1:5000}."
 echo "Stop them (and the embedded database) with: scripts/services.sh stop"

@@ -66,10 +66,18 @@ class TimedThreadWorker(ThreadWorker):
         return super().handle(conn)
 
 
+def count_from_env(variable: str, default: int) -> int:
+    """A worker or thread count from the environment; at start, a value that is not one names its variable."""
+    raw = os.environ.get(variable) or str(default)
+    if not (raw.strip().isdigit() and int(raw) > 0):
+        raise ValueError(f"{variable}={raw!r}: expected a whole number, 1 or more")
+    return int(raw)
+
+
 _settings = Settings.from_env()
 _PatientSocket.silence_s = _settings.client_timeout_s or None
 worker_class = TimedThreadWorker
-threads = int(os.environ.get("FACEREC_GUNICORN_THREADS", "4"))
+threads = count_from_env("FACEREC_GUNICORN_THREADS", 4)
 timeout = _settings.gunicorn_timeout_s
 graceful_timeout = 30
 keepalive = 30

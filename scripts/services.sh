@@ -1,55 +1,77 @@
 #!/usr/bin/env bash
 # Start or stop the embedded PostgreSQL and both services in the background.
 # Usage: scripts/services.sh start|stop|status
-# Settings come from the environment (see README): DATABASE_URL, FACE_DETECTION_BIND, ...
+# Settings come from the environment (see README): DATABASE_URL, FACE_DETECTION_BIND, FACEREC_STATE_DIR, ...
+# Pid files and logs live in the state folder (FACEREC_STATE_DIR, var/ by default): give stop and
+# status the same FACEREC_STATE_DIR as start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
+ROOT=$(pwd -P)  # as /proc/PID/cwd names it
 PY=$ROOT/.venv/bin/python
-RUN=$ROOT/var/run
-LOGS=$ROOT/var/log
+export FACEREC_STATE_DIR
+FACEREC_STATE_DIR=$(realpath -m "${FACEREC_STATE_DIR:-$ROOT/var}")  # each service runs from its own folder
+RUN=$FACEREC_STATE_DIR/run
+LOGS=$FACEREC_STATE_DIR/log
 mkdir -p "$RUN" "$LOGS"
 export FEATURE_EXTRACTION_BIND=${FEATURE_EXTRACTION_BIND:-127.0.0.1:5000}
 export FACE_DETECTION_BIND=${FACE_DETECTION_BIND:-0.0.0.0:6337}
 export FEATURE_EXTRACTION_URL=${FEATURE_EXTRACTION_URL:-http://${FEATURE_EXTRACTION_BIND/0.0.0.0/127.0.0.1}}
 
-start_service() {  # name folder
-  local name=$1 dir=$2
-  if [[ -f "$RUN/$name.pid" ]] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
-    echo "$name already running (pid $(cat "$RUN/$name.pid"))"; return
-  fi
-  (cd "$ROOT/$dir" && "$ROOT/.venv/bin/gunicorn" --daemon --pid "$RUN/$name.pid" \
-      --error-logfile "$LOGS/$name.log" wsgi:app)
+running() {  # name: the pid of this checkout's gunicorn for the service, if its pid file names one
+  local name=$1 pid
+  [[ -f "$RUN/$name.pid" ]] || return 1
+  pid=$(cat "$RUN/$name.pid")
+  # A pid file outlives a reboot or a crash, and its pid may be another program's by now.
+  [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == "$ROOT/$name" ]] || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q gunicorn || return 1
+  echo "$pid"
 }
 
-wait_healthy() {  # name url
+start_service() {  # name
+  local name=$1 pid
+  if pid=$(running "$name"); then
+    echo "$name already running (pid $pid)"; return
+  fi
+  rm -f "$RUN/$name.pid"
+  # --capture-output: the app's own log lines (JSON, errors, warnings) go to the log file too.
+  (cd "$ROOT/$name" && "$ROOT/.venv/bin/gunicorn" --daemon --pid "$RUN/$name.pid" \
+      --error-logfile "$LOGS/$name.log" --capture-output wsgi:app)
+}
+
+wait_healthy() {  # name url: until this service (not another program on its port) answers
+  local name=$1 url=$2
   for _ in $(seq 1 120); do
-    if "$PY" - "$2" <<'PY' 2>/dev/null; then echo "$1 ready at $2"; return 0; fi
-import sys, urllib.request
-urllib.request.urlopen(sys.argv[1], timeout=2)
+    if [[ -f "$RUN/$name.pid" ]] && ! running "$name" >/dev/null; then
+      break  # it exited: a port in use, a setting refused, a model missing
+    fi
+    if running "$name" >/dev/null && "$PY" - "$url" <<'PY' 2>/dev/null; then echo "$name ready at $url"; return 0; fi
+import json, sys, urllib.request
+answer = json.load(urllib.request.urlopen(sys.argv[1], timeout=2))
+sys.exit(0 if {"status", "version"} <= set(answer) else 1)
 PY
     sleep 0.5
   done
-  echo "$1 did not become ready; see $LOGS/$1.log" >&2; tail -5 "$LOGS/$1.log" >&2; return 1
+  echo "$name did not start; the end of $LOGS/$name.log:" >&2; tail -15 "$LOGS/$name.log" >&2; return 1
 }
 
-stop_service() {
-  local name=$1
-  if [[ -f "$RUN/$name.pid" ]]; then
-    kill "$(cat "$RUN/$name.pid")" 2>/dev/null && echo "stopped $name" || true
-    rm -f "$RUN/$name.pid"
+stop_service() {  # name
+  local name=$1 pid
+  if pid=$(running "$name"); then
+    kill "$pid" && echo "stopped $name"
   fi
+  rm -f "$RUN/$name.pid"
 }
 
 case "${1:-}" in
   start)
     if [[ -z "${DATABASE_URL:-}" ]]; then
-      echo "== embedded PostgreSQL: $("$PY" -m facerec.db.embedded start)"
+      url=$("$PY" -m facerec.db.embedded start)
+      echo "== embedded PostgreSQL: $url"
     fi
     "$PY" init_db.py
-    start_service feature_extraction feature_extraction
+    start_service feature_extraction
     wait_healthy feature_extraction "$FEATURE_EXTRACTION_URL/health"
-    start_service face_detection face_detection
+    start_service face_detection
     wait_healthy face_detection "http://${FACE_DETECTION_BIND/0.0.0.0/127.0.0.1}/health"
     ;;
   stop)
@@ -57,12 +79,13 @@ case "${1:-}" in
     stop_service feature_extraction
     "$PY" -m facerec.db.embedded stop
     ;;
-  status)
+  status)  # exit 0 when both services run, 3 otherwise (as LSB init scripts say "not running")
+    stopped=0
     for name in feature_extraction face_detection; do
-      if [[ -f "$RUN/$name.pid" ]] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
-        echo "$name running (pid $(cat "$RUN/$name.pid"))"; else echo "$name stopped"; fi
+      if pid=$(running "$name"); then echo "$name running (pid $pid)"; else echo "$name stopped"; stopped=3; fi
     done
     "$PY" -m facerec.db.embedded url || true
+    exit "$stopped"
     ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac

@@ -240,3 +240,21 @@ def test_missing_flag_is_a_usage_error():
     result = run_init_db("-H", "127.0.0.1", "-u", "postgres")
     assert result.returncode != 0
     assert "missing -d" in result.stderr
+
+
+def test_without_a_password_flag_libpq_s_own_sources_count():
+    """-p absent: PGPASSWORD and ~/.pgpass apply; an empty password in the conninfo blocked them."""
+    from facerec.db.cli import _parser as parser
+    from facerec.db.cli import conninfo_from_args
+
+    conninfo = conninfo_from_args(parser().parse_args(["-H", "db.example", "-d", "faces", "-u", "app"]))
+    assert "password" not in conninfo and "dbname=faces" in conninfo
+    with_flag = conninfo_from_args(parser().parse_args(["-H", "db.example", "-d", "faces", "-u", "app", "-p", "s"]))
+    assert "password=s" in with_flag
+
+
+def test_the_module_runs_as_init_db(fresh_db_url):  # it did nothing, and exited 0
+    result = subprocess.run(
+        [sys.executable, "-m", "facerec.db.cli", "--url", fresh_db_url], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "schema at version" in result.stdout, result.stdout + result.stderr

@@ -42,3 +42,10 @@ def test_a_service_does_not_start_with_such_a_value_and_says_which(tmp_path):
     with pytest.raises(RuntimeError, match="exited"):
         service.start()
     assert "FACEREC_BATCH_MAX='lots': expected an integer" in service.log_tail(60)
+
+
+def test_a_worker_count_that_is_not_one_stops_the_start_and_says_which(tmp_path):
+    service = Service("feature_extraction", env={"FEATURE_EXTRACTION_WORKERS": "two"}, log_path=tmp_path / "fe.log")
+    with pytest.raises(RuntimeError, match="exited"):
+        service.start()
+    assert "FEATURE_EXTRACTION_WORKERS='two': expected a whole number, 1 or more" in service.log_tail(60)

@@ -53,9 +53,8 @@ def conninfo_from_args(args: argparse.Namespace) -> str:
         missing = [flag for flag, value in (("-H", args.host), ("-d", args.db), ("-u", args.user)) if not value]
         if missing:
             raise SystemExit(f"init_db.py: error: missing {', '.join(missing)}")
-        return make_conninfo(
-            host=args.host, port=args.port, dbname=args.db, user=args.user, password=args.password or ""
-        )
+        given = {"host": args.host, "port": args.port, "dbname": args.db, "user": args.user, "password": args.password}
+        return make_conninfo(**{key: value for key, value in given.items() if value})  # no -p: PGPASSWORD, .pgpass
     settings = get_settings()
     return settings.database_url or embedded.start(settings.embedded_pgdata)
 
@@ -103,3 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         listed = ", ".join(f"{name} = {value}" for name, value in rebuilt.items())
         print(f"rebuilt the HNSW index with {listed} in {time.monotonic() - started:.1f} s")
     return 0
+
+
+if __name__ == "__main__":  # python -m facerec.db.cli, as init_db.py
+    sys.exit(main())
