@@ -147,3 +147,33 @@ def test_the_original_services_table_is_set_aside(service, pg_admin_url, databas
 def test_password_never_logged_or_echoed(service, databases):
     configure(service, config_body(databases[1], db_name="no_such_database"))
     assert SECRET not in service.log_path.read_text()
+
+
+def test_a_damaged_saved_setting_is_a_503_that_says_so(service, databases):
+    saved = service.state / "database.json"
+    before = saved.read_bytes() if saved.exists() else None
+    try:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text('{"conninfo": "host=')  # cut short
+        response = requests.get(service.url + "/samples", timeout=30)
+        assert response.status_code == 503 and response.json()["reason"] == "database_setting_unreadable"
+        assert str(service.state) not in response.text  # the path and the parser's text go to the log only
+        assert "database.json" in service.log_tail(200) and "cannot be read" in service.log_tail(200)
+    finally:
+        if before is None:
+            saved.unlink()
+        else:
+            saved.write_bytes(before)
+    assert requests.get(service.url + "/samples", timeout=30).status_code == 200
+
+
+def test_an_embedded_database_that_is_down_is_not_called_unconfigured(tmp_path, extraction_service):
+    (tmp_path / "pgdata").mkdir()
+    (tmp_path / "pgdata" / "PG_VERSION").write_text("18\n")  # set up once; no server runs on it now
+    env = {"FACEREC_STATE_DIR": str(tmp_path), "FEATURE_EXTRACTION_URL": extraction_service.url, "DATABASE_URL": ""}
+    service = Service("face_detection", env=env, log_path=tmp_path / "fd.log").start()
+    try:
+        response = requests.get(service.url + "/samples", timeout=30)
+        assert response.status_code == 503 and "embedded database is not running" in response.json()["error"]
+    finally:
+        service.stop()

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 NOT_CONFIGURED = "no database configured: call /config-database or set DATABASE_URL"
 NO_SCHEMA = "the database has no face schema: run init_db.py against it"
+UNREADABLE_SETTING = "the saved database setting (database.json in the state folder) cannot be read: see the log"
+EMBEDDED_DOWN = "the embedded database is not running: scripts/services.sh start starts it"
 
 
 class SavedDatabaseConfig:
@@ -43,13 +45,25 @@ class SavedDatabaseConfig:
 
     def load(self) -> str | None:
         try:
-            return json.loads(self.path.read_text())["conninfo"]
+            conninfo = json.loads(self.path.read_text())["conninfo"]
         except FileNotFoundError:
             return None
+        except (OSError, ValueError, KeyError, TypeError) as error:  # every database call was a bare 500
+            log.error("the saved database setting %s cannot be read (%s): fix it, or delete it", self.path, error)
+            raise DatabaseUnavailable(UNREADABLE_SETTING, reason="database_setting_unreadable") from None
+        if not isinstance(conninfo, str):
+            log.error("the saved database setting %s holds no conninfo: fix it, or delete it", self.path)
+            raise DatabaseUnavailable(UNREADABLE_SETTING, reason="database_setting_unreadable")
+        return conninfo
 
     def save(self, conninfo: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".database-")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".database-")
+        except OSError as error:  # a read-only state folder was a bare 500
+            log.error("cannot save the database setting in %s: %s", self.path.parent, error)
+            message = f"cannot save the database setting in the state folder (FACEREC_STATE_DIR): {error.strerror}"
+            raise DatabaseUnavailable(message, reason="database_setting_unsaved") from None
         try:
             with os.fdopen(descriptor, "w") as stream:  # mkstemp creates it 0600
                 json.dump({"conninfo": conninfo}, stream)
@@ -90,6 +104,9 @@ class Database:
                     self._switch(self._target())
                     self._stamp = stamp
         if self._pool is None:
+            pgdata = self.settings.embedded_pgdata
+            if (pgdata / "PG_VERSION").is_file():  # set up, but its server is down: not "not configured"
+                raise DatabaseUnavailable(EMBEDDED_DOWN, reason="database_unavailable")
             raise DatabaseUnavailable(NOT_CONFIGURED, reason="database_not_configured")
         return self._pool
 
