@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _enroll(client: FaceRecClient, args: argparse.Namespace) -> tuple[dict, int]:
-    report = client.enroll(args.id, args.image, name=args.name, metadata=args.metadata, action=args.action)
+    fields = {"name": args.name, "metadata": args.metadata, "action": args.action}
+    report = client.enroll(args.id, args.image, **fields, append=args.append)
     return report, OK if args.id in report["success"] else SERVICE_ERROR
 
 
@@ -134,9 +135,16 @@ def _parser() -> argparse.ArgumentParser:
     _add_connection_options(parser, defaults=True)
     commands = parser.add_subparsers(required=True, metavar="command")
 
-    enroll = _command(commands, "enroll", "enrol a sample from a photo's largest face", _enroll, _describe_enrolment)
+    enroll = _command(
+        commands,
+        "enroll",
+        "enrol a sample from a photo's largest face: it replaces the id's photos, unless --append",
+        _enroll,
+        _describe_enrolment,
+    )
     enroll.add_argument("id")
     enroll.add_argument("image", type=Path)
+    enroll.add_argument("--append", action="store_true", help="add the photo to the id's photos (POST /samples)")
     enroll.add_argument("--name", default="")
     enroll.add_argument("--metadata", default="")
     enroll.add_argument("--action", default="")

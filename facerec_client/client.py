@@ -54,10 +54,13 @@ class FaceRecClient:
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
 
-    def enroll(self, sample_id: str, image: Photo, name: str = "", metadata: str = "", action: str = "") -> dict:
-        """Enrol (or re-enrol) one sample from the largest face of the photo; the /update-samples report."""
+    def enroll(
+        self, sample_id: str, image: Photo, name: str = "", metadata: str = "", action: str = "", append: bool = False
+    ) -> dict:
+        """Enrol one sample from the largest face of the photo, replacing the id's photos (/update-samples),
+        or with append=True adding this one to them (POST /samples); the service's report."""
         sample = {"id": sample_id, "name": name, "image": image_data_uri(image), "metadata": metadata, "action": action}
-        return self._call_json("POST", "/update-samples", json=[sample])
+        return self._call_json("POST", "/samples" if append else "/update-samples", json=[sample])
 
     def recognize(self, image: Photo, min_similarity: float | None = None, top_k: int | None = None) -> list[dict]:
         return self._call_json("POST", "/face-recognition", json=self._recognition_body(image, min_similarity, top_k))

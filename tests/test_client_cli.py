@@ -141,6 +141,9 @@ def test_python_client(secured_api):
     assert client.enroll("yao", YAO.read_bytes(), name="Yao Ming")["success"] == ["yao"]
     assert client.verify(YAO, sample_id="yao")["match"] is True
     client.enroll("yao2", YAO)
+    assert client.enroll("yao2", YAO, append=True)["success"] == ["yao2"]
+    assert client.list_samples(sample_id="yao2")["total"] == 2  # the id's photos kept
+    client.enroll("yao2", YAO)  # replaces them
     assert [photo["id"] for photo in client.iter_samples(page_size=1)] == ["yao", "yao2"]
     assert client.list_samples(limit=1, after=client.list_samples(limit=1)["next"])["samples"][0]["id"] == "yao2"
     assert len(client.detect(YAO)) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from functools import cache
 from pathlib import Path
@@ -98,6 +99,7 @@ def test_one_json_line_per_request_with_id_status_and_timings(answered, secured_
         [line] = [line for line in lines if line.get("request_id") == request_id and line["message"] == "request"]
         assert line["status"] == response.status_code
         assert response.headers["X-Request-Id"] == request_id
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["time"])  # UTC, to the ms
         assert line["method"] in ("GET", "POST") and line["path"].startswith("/")
         assert isinstance(line["ms"], float) and line["ms"] >= 0
 
