@@ -206,6 +206,10 @@ READINESS = {
         "embedding_model": {"type": "string"},
         "feature_extraction": {"type": "string", "description": "ok, or why not"},
         "database": {"type": "string", "description": "ok, or why not"},
+        "database_source": {
+            "enum": ["config-database", "DATABASE_URL", "embedded"],
+            "description": "which setting chose the database: /config-database's saved one wins over DATABASE_URL",
+        },
     },
 }
 DATABASE_CONFIG = {

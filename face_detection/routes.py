@@ -223,5 +223,6 @@ def ready():
         checks["database"] = "ok"
     except ApiError as error:
         checks["database"] = error.message
+    checks["database_source"] = _store().database.source()
     ok = checks["feature_extraction"] == "ok" and checks["database"] == "ok"
     return jsonify(status="ok" if ok else "unavailable", version=facerec.__version__, **checks), 200 if ok else 503

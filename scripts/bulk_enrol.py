@@ -173,8 +173,9 @@ class Client:
         response = self._post(items)
         if response is None:
             return [Outcome(photo, False, "service_unavailable", "no answer", final=False) for photo in photos]
-        if response.status_code == 413 and len(items) > 1:  # over the body size limit: one photo at a time
-            return [o for photo, item in zip(photos, items, strict=True) for o in self._send([photo], [item])]
+        if response.status_code == 413 and len(items) > 1:  # over the body size or FACEREC_MAX_SAMPLES: halves
+            half = len(items) // 2
+            return self._send(photos[:half], items[:half]) + self._send(photos[half:], items[half:])
         return _outcomes(photos, response)
 
     def _post(self, items: list[dict]) -> requests.Response | None:

@@ -99,6 +99,7 @@ def test_switch_is_seen_by_every_worker(service, databases):
     saved = service.state / "database.json"
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     mark = len(service.log_path.read_text().splitlines())
+    assert requests.get(service.url + "/health", timeout=30).json()["database_source"] == "config-database"
 
     def enrol(index: int) -> list:
         item = {"id": f"after-{index}", "image": data_uri(PACKAGE_PHOTOS / "yaoming.jpg")}

@@ -90,6 +90,13 @@ class Database:
         self._conninfo: str | None = None
         self._pool: ConnectionPool | None = None
 
+    def source(self) -> str:
+        """Which setting chose the database: the one /config-database saved, DATABASE_URL, or neither
+        (the embedded server), in that order, as _target reads them."""
+        if self.saved.stamp() is not None:
+            return "config-database"
+        return "DATABASE_URL" if self.settings.database_url else "embedded"
+
     def _target(self) -> str | None:
         saved = self.saved.load()
         if saved:
