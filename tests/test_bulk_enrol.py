@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -116,3 +117,11 @@ def test_a_file_name_that_is_not_utf8_is_enrolled_and_warnings_are_reported(api,
     result = bulk_enrol(tree, "--url", api, "--state-file", tmp_path / "state.jsonl")
     assert "stored 5, failed 1" in result.stdout, result.stdout + result.stderr  # was a traceback before any photo
     assert "stored with a warning" in result.stdout and "group.jpg" in result.stdout and "faces found" in result.stdout
+
+
+def test_a_batch_over_the_service_s_limit_is_halved(start_detection, tree, tmp_path):
+    service = start_detection("bulk-small-batches", FACEREC_MAX_SAMPLES="2")
+    result = bulk_enrol(tree, "--url", service.url, "--batch", 4, "--state-file", tmp_path / "state.jsonl")
+    assert "stored 3, failed 1" in result.stdout, result.stdout + result.stderr
+    posts = [line for line in service.log_path.read_text().splitlines() if '"path": "/samples"' in line]
+    assert [json.loads(line)["status"] for line in posts] == [413, 200, 200]  # not 413 then one photo at a time
