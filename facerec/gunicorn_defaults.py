@@ -5,6 +5,7 @@ Threads: each worker serves several requests at once (gthread), while each model
 intra-op threads that the free cores allow (facerec.inference.sessions.CpuThreads).
 """
 
+import atexit
 import gc
 import glob
 import json
@@ -127,14 +128,13 @@ def on_starting(server):
     else:
         _created_metrics_dir = tempfile.mkdtemp(prefix="facerec-metrics-")
         os.environ[_METRICS_DIR_ENV] = _created_metrics_dir
+        # Also when the master exits without on_exit (a port in use, a worker that cannot boot): the
+        # folder was left in /tmp. Workers inherit the handler and must not run it.
+        master = os.getpid()
+        atexit.register(lambda: os.getpid() == master and shutil.rmtree(_created_metrics_dir, ignore_errors=True))
 
 
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # its live gauges; its counters keep counting in the sums
-
-
-def on_exit(server):
-    if _created_metrics_dir:
-        shutil.rmtree(_created_metrics_dir, ignore_errors=True)
