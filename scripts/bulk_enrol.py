@@ -170,28 +170,45 @@ class Client:
         return unreadable + (self._send(readable, items) if items else [])
 
     def _send(self, photos: list[Photo], items: list[dict]) -> list[Outcome]:
-        response = self._post(items)
+        response, problem = self._post(items)
         if response is None:
-            return [Outcome(photo, False, "service_unavailable", "no answer", final=False) for photo in photos]
+            return [Outcome(photo, False, "service_unavailable", problem, final=False) for photo in photos]
         if response.status_code == 413 and len(items) > 1:  # over the body size or FACEREC_MAX_SAMPLES: halves
             half = len(items) // 2
             return self._send(photos[:half], items[:half]) + self._send(photos[half:], items[half:])
         return _outcomes(photos, response)
 
-    def _post(self, items: list[dict]) -> requests.Response | None:
-        """The service's answer, or None when it stayed unavailable through every retry."""
+    def _post(self, items: list[dict]) -> tuple[requests.Response | None, str]:
+        """The service's answer; or None, and what the last try met, when it stayed unavailable
+        through every retry (waiting as long as its Retry-After asks, up to a minute)."""
+        problem, asked_wait = "", 0.0
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(min(30.0, 0.5 * 2**attempt))
+                time.sleep(min(60.0, max(asked_wait, 0.5 * 2**attempt)))
             try:
                 response = self._session().post(self.url + "/samples", json=items, timeout=self.timeout)
-            except requests.RequestException:
+            except requests.RequestException as error:
+                problem, asked_wait = f"no answer ({type(error).__name__})", 0.0
                 continue
             if response.status_code in (401, 403, 404, 405):
                 raise ServiceRefused(f"POST {self.url}/samples answered {response.status_code}: {response.text[:200]}")
             if response.status_code not in TRANSIENT_STATUSES:
-                return response
-        return None
+                return response, ""
+            problem, asked_wait = _unavailability(response), _retry_after(response)
+        return None, problem
+
+
+def _unavailability(response: requests.Response) -> str:
+    try:
+        reason = response.json().get("reason", "")
+    except (ValueError, AttributeError):
+        reason = ""
+    return f"HTTP {response.status_code} {reason or response.reason}"
+
+
+def _retry_after(response: requests.Response) -> float:
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.isdigit() else 0.0
 
 
 def _is_utf8(text: str) -> bool:
@@ -243,7 +260,7 @@ class Summary:
     stored: int = 0
     failed: list[Outcome] = field(default_factory=list)
     warned: list[Outcome] = field(default_factory=list)
-    unavailable: int = 0
+    unavailable: Counter = field(default_factory=Counter)  # what the last try met, per photo left unsent
     interrupted: bool = False
 
     def add(self, outcomes: list[Outcome]) -> None:
@@ -255,7 +272,7 @@ class Summary:
             elif outcome.final:
                 self.failed.append(outcome)
             else:
-                self.unavailable += 1
+                self.unavailable[outcome.message] += 1
 
     def print(self, stream) -> None:
         done = f"stored {self.stored}, failed {len(self.failed)}, skipped {self.already_done} stored before"
@@ -272,7 +289,9 @@ class Summary:
         if len(self.warned) > SHOWN_FAILURES:
             print(f"  ... and {len(self.warned) - SHOWN_FAILURES} more stored with a warning", file=stream)
         if self.unavailable:
-            print(f"{self.unavailable} not sent (service unavailable): rerun the same command", file=stream)
+            met = ", ".join(f"{problem}: {count}" for problem, count in self.unavailable.most_common())
+            total = sum(self.unavailable.values())
+            print(f"{total} not sent (service unavailable; {met}): rerun the same command", file=stream)
         if self.interrupted:
             print("interrupted: rerun the same command to go on where it stopped", file=stream)
 

@@ -55,7 +55,7 @@ def test_a_folder_tree_is_enrolled_with_a_summary_of_failures(api, tree, tmp_pat
 def test_an_unavailable_service_leaves_the_photos_for_the_next_run(api, tree, tmp_path):
     state = tmp_path / "state.jsonl"
     down = bulk_enrol(tree, "--url", f"http://127.0.0.1:{free_port()}", "--state-file", state, "--retries", 0)
-    assert down.returncode == 1 and "4 not sent (service unavailable)" in down.stdout
+    assert down.returncode == 1 and "4 not sent (service unavailable; no answer (ConnectionError): 4)" in down.stdout
     assert listing(api)["total"] == 0
     resumed = bulk_enrol(tree, "--url", api, "--state-file", state)
     assert "stored 3, failed 1, skipped 0 stored before" in resumed.stdout
@@ -125,3 +125,32 @@ def test_a_batch_over_the_service_s_limit_is_halved(start_detection, tree, tmp_p
     assert "stored 3, failed 1" in result.stdout, result.stdout + result.stderr
     posts = [line for line in service.log_path.read_text().splitlines() if '"path": "/samples"' in line]
     assert [json.loads(line)["status"] for line in posts] == [413, 200, 200]  # not 413 then one photo at a time
+
+
+def test_what_kept_the_service_unavailable_is_said(tree, tmp_path):
+    import http.server
+    import threading
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"error": "database unreachable", "reason": "database_unavailable"}'
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        result = bulk_enrol(tree, "--url", url, "--retries", 1, "--state-file", tmp_path / "state.jsonl")
+    finally:
+        server.shutdown()
+    assert result.returncode == 1
+    assert "4 not sent (service unavailable; HTTP 503 database_unavailable: 4)" in result.stdout, result.stdout
