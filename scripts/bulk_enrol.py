@@ -108,14 +108,16 @@ def photos_from_csv(table: Path) -> list[Photo]:
 
 
 class StateFile:
-    """One JSON line per finished photo, appended and flushed as soon as it is known."""
+    """One JSON line per finished photo, appended and flushed as soon as it is known, with the URL
+    of the service it went to: a photo stored in one service is not skipped when sending to another."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, url: str):
         self.path = path
+        self.url = url
         self._lock = threading.Lock()
 
     def stored(self) -> set[str]:
-        """The photos stored by earlier runs (a refused one stored later counts as stored)."""
+        """The photos stored in this service by earlier runs (a refused one stored later counts as stored)."""
         done = set()
         if self.path.exists():
             for line in self.path.read_text(encoding="utf-8").splitlines():
@@ -123,13 +125,15 @@ class StateFile:
                     entry = json.loads(line)
                 except ValueError:
                     continue  # a line cut short by the interruption
-                if entry["ok"]:
+                if entry["ok"] and entry.get("url", self.url) == self.url:  # lines without one: older runs
                     done.add(entry["key"])
         return done
 
     def record(self, outcomes: list[Outcome]) -> None:
         lines = [
-            json.dumps({"key": key(o.photo), "path": str(o.photo.path), "ok": o.ok, "reason": o.reason})
+            json.dumps(
+                {"key": key(o.photo), "path": str(o.photo.path), "ok": o.ok, "reason": o.reason, "url": self.url}
+            )
             for o in outcomes
             if o.final
         ]
@@ -320,7 +324,7 @@ def run(photos: list[Photo], client: Client, state: StateFile, workers: int, bat
             # which replaces them (same photo id) rather than adding duplicates.
             summary.interrupted = True
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not summary.interrupted, cancel_futures=True)
     return summary
 
 
@@ -355,11 +359,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(photos)} photos for {args.url}", file=sys.stderr)
     client = Client(args.url.rstrip("/"), args.api_key, args.timeout, args.retries)
     try:
-        summary = run(photos, client, StateFile(args.state_file), args.workers, args.batch)
+        summary = run(photos, client, StateFile(args.state_file, client.url), args.workers, args.batch)
     except ServiceRefused as error:
         print(f"stopped: {error}", file=sys.stderr)
         return 2
     summary.print(sys.stdout)
+    if summary.interrupted:
+        # Not waiting for the requests in flight: a service that does not answer held Ctrl-C for
+        # their whole timeout. Each outcome is already in the state file (written when it came).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(summary.exit_status)
     return summary.exit_status
 
 

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -154,3 +155,30 @@ def test_what_kept_the_service_unavailable_is_said(tree, tmp_path):
         server.shutdown()
     assert result.returncode == 1
     assert "4 not sent (service unavailable; HTTP 503 database_unavailable: 4)" in result.stdout, result.stdout
+
+
+def test_ctrl_c_stops_at_once_even_when_the_service_does_not_answer(tree, tmp_path):
+    import signal
+    import socket
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    command = [sys.executable, str(SCRIPT), str(tree), "--url", f"http://127.0.0.1:{silent.getsockname()[1]}"]
+    command += ["--timeout", "120", "--state-file", str(tmp_path / "state.jsonl")]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        run.send_signal(signal.SIGINT)
+        out, _ = run.communicate(timeout=20)  # waited for the 120-s timeout of the requests in flight
+    finally:
+        run.kill()
+        silent.close()
+    assert run.returncode == 130 and "interrupted: rerun the same command" in out
+
+
+def test_the_state_file_skips_only_what_this_service_stored(api, start_detection, tree, tmp_path):
+    state = tmp_path / "state.jsonl"
+    assert "stored 3" in bulk_enrol(tree, "--url", api, "--state-file", state).stdout
+    other = start_detection("bulk-second-service")
+    second = bulk_enrol(tree, "--url", other.url, "--state-file", state)
+    assert "stored 3, failed 1, skipped 0 stored before" in second.stdout  # was: skipped 3, stored nothing there
+    assert listing(other.url)["total"] == 3
