@@ -164,7 +164,11 @@ def test_ctrl_c_stops_at_once_even_when_the_service_does_not_answer(tree, tmp_pa
     silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
     command = [sys.executable, str(SCRIPT), str(tree), "--url", f"http://127.0.0.1:{silent.getsockname()[1]}"]
     command += ["--timeout", "120", "--state-file", str(tmp_path / "state.jsonl")]
-    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # As from a terminal: a test run started in the background (nohup ... &) ignores SIGINT, and so would the child.
+    as_from_a_terminal = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    run = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_terminal
+    )
     try:
         time.sleep(3)
         run.send_signal(signal.SIGINT)
