@@ -100,11 +100,16 @@ def photos_from_csv(table: Path) -> list[Photo]:
         if not (row.get("id") and row.get("path")):
             raise ValueError(f"{table}, line {line}: 'id' and 'path' are required")
     return [
-        Photo(
-            row["id"], row.get("name") or row["id"], table.parent / row["path"], row.get("metadata") or "", row["path"]
-        )
+        Photo(row["id"], row.get("name") or row["id"], table.parent / row["path"], row.get("metadata") or "", source)
         for row in rows
+        for source in [_as_from(table.parent, row["path"])]
     ]
+
+
+def _as_from(folder: Path, path: str) -> str:
+    """The path as seen from the CSV's folder, so that one photo has one id however a row spells it
+    (a.jpg, ./a.jpg, /the/folder/a.jpg); a plain relative path stays as written."""
+    return Path(os.path.relpath(os.path.normpath(folder / path), folder)).as_posix()
 
 
 class StateFile:
@@ -356,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"... and {len(left_out) - SHOWN_FAILURES} more left out", file=sys.stderr)
     if not photos:
         parser.error(f"no photos in {args.folder or args.csv}: expected <person id>/<photo>.jpg files or CSV rows")
+    unique = list({key(photo): photo for photo in photos}.values())
+    if len(unique) < len(photos):
+        print(f"{len(photos) - len(unique)} rows name a photo of a row before them: sent once", file=sys.stderr)
+        photos = unique
     print(f"{len(photos)} photos for {args.url}", file=sys.stderr)
     client = Client(args.url.rstrip("/"), args.api_key, args.timeout, args.retries)
     try:

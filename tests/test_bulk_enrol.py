@@ -186,3 +186,15 @@ def test_the_state_file_skips_only_what_this_service_stored(api, start_detection
     second = bulk_enrol(tree, "--url", other.url, "--state-file", state)
     assert "stored 3, failed 1, skipped 0 stored before" in second.stdout  # was: skipped 3, stored nothing there
     assert listing(other.url)["total"] == 3
+
+
+def test_one_photo_however_a_csv_spells_its_path_is_stored_once(api, tmp_path):
+    (tmp_path / "pics").mkdir()
+    shutil.copy(YAO, tmp_path / "pics" / "yao.jpg")
+    table = tmp_path / "people.csv"
+    spellings = ["pics/yao.jpg", "./pics/yao.jpg", str(tmp_path / "pics" / "yao.jpg"), "pics/../pics/yao.jpg"]
+    table.write_text("id,name,path\n" + "".join(f"yao,Yao,{path}\n" for path in spellings))
+    result = bulk_enrol("--csv", table, "--url", api, "--state-file", tmp_path / "state.jsonl")
+    assert result.returncode == 0 and "stored 1," in result.stdout, result.stdout + result.stderr
+    assert "3 rows name a photo of a row before them: sent once" in result.stderr
+    assert listing(api, id="yao")["total"] == 1  # was 4: a photo id per spelling
