@@ -90,8 +90,8 @@ def enrol(
     for item, candidate in chosen:
         if candidate.faces_found > 1:
             warning = {"id": _raw_id(item), "message": f"{candidate.faces_found} faces found; enrolled the largest"}
-            if append and _raw_photo_id(item) is not None:  # as errors do: which of the id's photos
-                warning["photo_id"] = _raw_photo_id(item)
+            if append and (photo_id := _raw_photo_id(item)) is not None:  # as errors do: which photo
+                warning["photo_id"] = photo_id
             report.warnings.append(warning)
     if chosen:
         photo_ids = _embed_and_store([candidate for _, candidate in chosen], pipeline, store, append)

@@ -245,7 +245,7 @@ def _outcomes(batch: list[Photo], response: requests.Response) -> list[Outcome]:
         return [Outcome(photo, False, reason, message) for photo in batch]
     if not isinstance(body, dict) or not isinstance(body.get("photos"), list):
         raise ServiceRefused(f"POST {response.url} answered 200 without an enrolment report: is it face_detection?")
-    stored = {entry["photo_id"] for entry in body.get("photos", [])}
+    stored = {entry["photo_id"] for entry in body["photos"]}
     errors = {entry.get("photo_id"): entry for entry in body.get("errors", [])}
     warnings = {entry.get("photo_id"): entry["message"] for entry in body.get("warnings", [])}
     outcomes = []

@@ -41,14 +41,15 @@ start_service() {  # name
 wait_healthy() {  # name url: until this service (not another program on its port) answers
   local name=$1 url=$2
   for _ in $(seq 1 120); do
-    if [[ -f "$RUN/$name.pid" ]] && ! running "$name" >/dev/null; then
-      break  # it exited: a port in use, a setting refused, a model missing
-    fi
-    if running "$name" >/dev/null && "$PY" - "$url" <<'PY' 2>/dev/null; then echo "$name ready at $url"; return 0; fi
+    if running "$name" >/dev/null; then
+      if "$PY" - "$url" <<'PY' 2>/dev/null; then echo "$name ready at $url"; return 0; fi
 import json, sys, urllib.request
 answer = json.load(urllib.request.urlopen(sys.argv[1], timeout=2))
 sys.exit(0 if {"status", "version"} <= set(answer) else 1)
 PY
+    elif [[ -f "$RUN/$name.pid" ]]; then
+      break  # it wrote its pid file and exited: a port in use, a setting refused, a model missing
+    fi
     sleep 0.5
   done
   echo "$name did not start; the end of $LOGS/$name.log:" >&2; tail -15 "$LOGS/$name.log" >&2; return 1
