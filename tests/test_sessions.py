@@ -150,8 +150,8 @@ def test_opencv_pool_threads_sleep_after_a_parallel_call(active_wait):
     seen_runnable = int(run.stdout.split()[-1])
     if active_wait:
         assert seen_runnable >= 25, "the check no longer sees a spinning pool"
-    else:
-        assert seen_runnable <= 2
+    else:  # a worker finishing its share is caught running now and then (3 of 50 seen on CI), a spinning one always
+        assert seen_runnable <= 10
 
 
 class RunCounter:
