@@ -1,0 +1,155 @@
+"""face_detection's HTTP client of feature_extraction: keep-alive connections, and what it does when one breaks.
+
+Against the real service where it can show the behaviour (reuse, a restart); against a scripted TCP
+server where only a server that misbehaves on cue can (a connection closed as a request goes out,
+a request never answered).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+
+import numpy as np
+import pytest
+
+from face_detection.extraction_client import ExtractionClient
+from facerec.errors import ExtractionUnavailable
+from facerec.settings import Settings
+from facerec.wire import to_npy
+from tests.servers import Service, free_port
+
+CROPS = np.zeros((2, 112, 112, 3), np.uint8)
+HEALTH = {
+    "model": "scripted",
+    "dim": 4,
+    "crop_size": 112,
+    "default_min_similarity": 0.3,
+    "alignment": "arcface",
+    "channel_order": "BGR",
+}
+
+
+def client_of(url: str, **settings) -> ExtractionClient:
+    return ExtractionClient(Settings(feature_extraction_url=url, **settings))
+
+
+def test_one_connection_carries_requests_one_after_another(extraction_service):
+    client = client_of(extraction_service.url)
+    client.embed(CROPS)
+    (connection,) = client.connections._idle
+    first_socket = connection.sock
+    for _ in range(3):
+        assert client.embed(CROPS).shape == (2, 512)
+    assert [kept.sock for kept in client.connections._idle] == [first_socket]
+
+
+def test_a_restarted_service_is_reached_on_a_new_connection(work_dir):
+    port = free_port()
+    service = Service("feature_extraction", env={}, port=port, log_path=work_dir / "fe-restart.log")
+    client = client_of(service.url, extraction_retries=0)
+    try:
+        service.start()
+        client.embed(CROPS)
+        service.stop()  # closes the connection the client keeps
+        service.start()
+        assert client.embed(CROPS).shape == (2, 512)  # no error, not even with retries off
+    finally:
+        service.stop()
+
+
+class ScriptedServer:
+    """Answers /health and closes that connection, then treats each /extract_feature request as its
+    script says: "answer" (a keep-alive 200 with N x 4 zeros) or "close" (the connection closed,
+    nothing answered)."""
+
+    def __init__(self, script: list[str]):
+        self.script = list(script)
+        self.requests: list[tuple[int, str]] = []  # (connection number, request line)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        number = 0
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._converse, args=(connection, number), daemon=True).start()
+            number += 1
+
+    def _converse(self, connection: socket.socket, number: int) -> None:
+        with connection, connection.makefile("rb") as stream:
+            while line := stream.readline():
+                headers = {}
+                while (header := stream.readline()) not in (b"\r\n", b""):
+                    name, _, value = header.decode().partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = stream.read(int(headers.get("content-length", 0)))
+                self.requests.append((number, line.decode().strip()))
+                if b"/health" in line:
+                    self._answer(connection, json.dumps(HEALTH).encode(), "application/json", "Connection: close\r\n")
+                    return
+                if self.script.pop(0) == "answer":
+                    count = len(np.load(io.BytesIO(body)))
+                    self._answer(connection, to_npy(np.zeros((count, 4), np.float32)), "application/x-npy")
+                else:
+                    return
+
+    @staticmethod
+    def _answer(connection: socket.socket, body: bytes, media_type: str, extra: str = "") -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: {media_type}\r\nContent-Length: {len(body)}\r\n{extra}"
+        connection.sendall(f"{head}X-Embedding-Model: scripted\r\n\r\n".encode() + body)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture()
+def scripted():
+    servers: list[ScriptedServer] = []
+
+    def start(script: list[str]) -> ScriptedServer:
+        servers.append(ScriptedServer(script))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_a_kept_connection_that_breaks_as_a_request_goes_out_is_replaced(scripted):
+    server = scripted(["answer", "close", "answer"])
+    client = client_of(server.url, extraction_retries=0)
+    client.embed(CROPS)
+    assert client.embed(CROPS).shape == (2, 4)  # sent again, on a new connection
+    assert [number for number, line in server.requests if "extract" in line] == [1, 1, 2]
+
+
+def test_a_request_unanswered_on_a_new_connection_is_not_sent_again(scripted):
+    server = scripted(["close", "answer"])
+    client = client_of(server.url, extraction_retries=2)
+    client.spec()
+    with pytest.raises(ExtractionUnavailable) as raised:
+        client.embed(CROPS)
+    assert raised.value.reason == "extraction_unavailable"
+    assert "RemoteDisconnected" in str(raised.value)
+    assert sum("extract" in line for _, line in server.requests) == 1
+
+
+def test_the_url_path_prefixes_every_request(scripted):
+    server = scripted(["answer"])
+    client_of(server.url + "/fe/").embed(CROPS)
+    assert [line for _, line in server.requests] == ["GET /fe/health HTTP/1.1", "POST /fe/extract_feature HTTP/1.1"]
+
+
+def test_no_server_is_unavailable_after_the_retries():
+    client = client_of(f"http://127.0.0.1:{free_port()}", extraction_retries=2)
+    with pytest.raises(ExtractionUnavailable) as raised:
+        client.check()
+    assert raised.value.reason == "extraction_unavailable"
+    assert "ConnectionRefusedError" in str(raised.value)
