@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Start or stop the embedded PostgreSQL and both services in the background.
-# Usage: scripts/services.sh start|stop|status
+# Usage: scripts/services.sh start|stop|restart|status
+# restart: the services stop (each finishing its requests) and start again with the environment of
+# now; the embedded PostgreSQL keeps running.
 # Settings come from the environment (see README): DATABASE_URL, FACE_DETECTION_BIND, FACEREC_STATE_DIR, ...
 # Pid files and logs live in the state folder (FACEREC_STATE_DIR, var/ by default): give stop and
 # status the same FACEREC_STATE_DIR as start.
@@ -55,30 +57,48 @@ PY
   echo "$name did not start; the end of $LOGS/$name.log:" >&2; tail -15 "$LOGS/$name.log" >&2; return 1
 }
 
-stop_service() {  # name
+stop_service() {  # name: TERM, then wait while gunicorn lets requests finish (graceful_timeout, 30 s)
   local name=$1 pid
   if pid=$(running "$name"); then
-    kill "$pid" && echo "stopped $name"
+    kill "$pid"
+    for _ in $(seq 1 70); do
+      [[ -d "/proc/$pid" ]] || break
+      sleep 0.5
+    done
+    if [[ -d "/proc/$pid" ]]; then
+      echo "$name (pid $pid) still running after 35 s" >&2; return 1
+    fi
+    echo "stopped $name"
   fi
   rm -f "$RUN/$name.pid"
 }
 
+start_all() {
+  if [[ -z "${DATABASE_URL:-}" ]]; then
+    url=$("$PY" -m facerec.db.embedded start)
+    echo "== embedded PostgreSQL: $url"
+  fi
+  "$PY" init_db.py
+  start_service feature_extraction
+  wait_healthy feature_extraction "$FEATURE_EXTRACTION_URL/health"
+  start_service face_detection
+  wait_healthy face_detection "http://${FACE_DETECTION_BIND/0.0.0.0/127.0.0.1}/health"
+}
+
+stop_services() {
+  stop_service face_detection
+  stop_service feature_extraction
+}
+
 case "${1:-}" in
-  start)
-    if [[ -z "${DATABASE_URL:-}" ]]; then
-      url=$("$PY" -m facerec.db.embedded start)
-      echo "== embedded PostgreSQL: $url"
-    fi
-    "$PY" init_db.py
-    start_service feature_extraction
-    wait_healthy feature_extraction "$FEATURE_EXTRACTION_URL/health"
-    start_service face_detection
-    wait_healthy face_detection "http://${FACE_DETECTION_BIND/0.0.0.0/127.0.0.1}/health"
-    ;;
+  start) start_all ;;
   stop)
-    stop_service face_detection
-    stop_service feature_extraction
+    stop_services
     "$PY" -m facerec.db.embedded stop
+    ;;
+  restart)
+    stop_services
+    start_all
     ;;
   status)  # exit 0 when both services run, 3 otherwise (as LSB init scripts say "not running")
     stopped=0
@@ -88,5 +108,5 @@ case "${1:-}" in
     "$PY" -m facerec.db.embedded url || true
     exit "$stopped"
     ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|restart|status" >&2; exit 2 ;;
 esac

@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import pytest
+import requests
 
 from facerec.settings import PROJECT_ROOT
 from tests.servers import free_port
@@ -73,3 +74,21 @@ def test_a_state_folder_with_a_space_is_refused_in_one_line(tmp_path):
     env.pop("DATABASE_URL", None)
     result = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "may not hold spaces" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_restart_replaces_both_services_with_new_ones_and_keeps_the_database(stack):
+    services, env, state = stack
+    assert services("start").returncode == 0
+    names = ("feature_extraction", "face_detection")
+    before = {name: int((state / "run" / f"{name}.pid").read_text()) for name in names}
+    env["FACEREC_ADMIN_KEYS"] = "a-key-set-before-the-restart"
+    restarted = services("restart")
+    assert restarted.returncode == 0, restarted.stderr
+    assert "stopped face_detection" in restarted.stdout and "face_detection ready" in restarted.stdout
+    after = {name: int((state / "run" / f"{name}.pid").read_text()) for name in names}
+    assert all(not os.path.exists(f"/proc/{before[name]}") and after[name] != before[name] for name in names)
+    status = services("status")
+    assert status.returncode == 0 and "postgresql://" in status.stdout
+    url = "http://" + env["FACE_DETECTION_BIND"] + "/samples"
+    assert requests.get(url, timeout=10).status_code == 401  # the new environment's key is asked for
+    assert requests.get(url, headers={"X-API-Key": "a-key-set-before-the-restart"}, timeout=10).status_code == 200
