@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from email.message import Message
 from http.client import HTTPConnection, HTTPException, HTTPSConnection, RemoteDisconnected
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import numpy as np
 
 from facerec.auth import split_keys
-from facerec.errors import ExtractionUnavailable
+from facerec.errors import ExtractionUnavailable, InvalidSetting
 from facerec.inference.recognizers import EmbeddingSpec
 from facerec.settings import Settings
 from facerec.wire import NPY_MEDIA_TYPE, to_npy
@@ -58,42 +58,51 @@ class ExtractionClient:
         self._lock = threading.Lock()
 
     def spec(self) -> EmbeddingSpec:
-        """The model behind the service (crop size, name, default threshold), asked once."""
-        if self._spec is None:
+        """The model behind the service (crop size, name, default threshold), asked once, and again
+        after a call that failed (the service may be back with another model)."""
+        spec = self._spec  # read once: another thread may set it to None meanwhile
+        if spec is None:
             with self._lock:
-                if self._spec is None:
-                    health = self._request("GET", "/health").json()
-                    self._spec = EmbeddingSpec(
-                        model=health["model"],
-                        dim=int(health["dim"]),
-                        crop_size=int(health["crop_size"]),
-                        default_min_similarity=float(health["default_min_similarity"]),
-                        alignment=health["alignment"],
-                        channel_order=health["channel_order"],
-                    )
-        return self._spec
+                spec = self._spec
+                if spec is None:
+                    spec = self._spec = _spec_of(self._health(retries=None))
+        return spec
 
     def check(self) -> str:
         """The model feature_extraction runs, asked now (requests use the spec asked once) and without
         retries; a model other than the spec's makes the next request ask again."""
-        health = self._request("GET", "/health", timeout=min(self.timeout, HEALTH_CHECK_TIMEOUT_S), retries=0)
-        try:
-            answer = health.json()
-            model, key = str(answer["model"]), answer.get("key")
-        except (ValueError, KeyError, TypeError):
-            raise ExtractionUnavailable(f"{DOWN}: malformed /health answer", reason="extraction_failed") from None
+        answer = self._health(retries=0, timeout=min(self.timeout, HEALTH_CHECK_TIMEOUT_S))
+        model, key = str(answer["model"]), answer.get("key")
         if key == "refused":
             raise ExtractionUnavailable(KEY_REFUSED, reason="extraction_key_refused")
-        if self._spec is not None and self._spec.model != model:
+        spec = self._spec
+        if spec is not None and spec.model != model:
             self._spec = None
         return model
+
+    def _health(self, retries: int | None, timeout: float | None = None) -> dict:
+        response = self._request("GET", "/health", timeout=timeout, retries=retries)
+        try:
+            answer = response.json()
+        except ValueError:  # not JSON
+            answer = None
+        if not (isinstance(answer, dict) and "model" in answer):
+            raise ExtractionUnavailable(f"{DOWN}: malformed /health answer", reason="extraction_failed")
+        return answer
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """One round trip for the whole batch; returns N x dim unit vectors in order."""
         spec = self.spec()
-        response = self._request(
-            "POST", "/extract_feature", body=to_npy(crops), headers={"Content-Type": NPY_MEDIA_TYPE}
-        )
+        try:
+            response = self._request(
+                "POST", "/extract_feature", body=to_npy(crops), headers={"Content-Type": NPY_MEDIA_TYPE}
+            )
+        except ExtractionUnavailable as error:
+            if error.reason == "extraction_failed":
+                # It answered, but refused the crops: restarted with a model of another crop size, it
+                # answers 400 before it names its model. Ask /health again, or it never recovers.
+                self._spec = None
+            raise
         if response.headers.get("X-Embedding-Model") != spec.model:
             self._spec = None  # the service was restarted with another model: ask again next time
             raise ExtractionUnavailable(f"{DOWN}: its embedding model changed; retry", reason="model_changed")
@@ -162,9 +171,14 @@ class ConnectionPool:
     """Keep-alive connections to one server; each serves one exchange at a time, then waits idle for the next."""
 
     def __init__(self, base_url: str):
-        parts = urlsplit(base_url)
+        try:
+            parts = urlsplit(base_url)
+        except ValueError as error:  # an unclosed [IPv6 address
+            raise InvalidSetting(f"FEATURE_EXTRACTION_URL={base_url!r}: {error}") from None
+        if problem := _url_problem(parts):
+            raise InvalidSetting(f"FEATURE_EXTRACTION_URL={base_url!r}: {problem}")
         self.connection_class = HTTPSConnection if parts.scheme == "https" else HTTPConnection
-        self.host, self.port, self.prefix = parts.hostname or "", parts.port, parts.path.rstrip("/")
+        self.host, self.port, self.prefix = parts.hostname, parts.port, parts.path.rstrip("/")
         self._idle: list[HTTPConnection] = []
         self._lock = threading.Lock()
 
@@ -210,3 +224,35 @@ class ConnectionPool:
                 self._idle.append(connection)
                 return
         connection.close()
+
+
+def _url_problem(parts: SplitResult) -> str | None:
+    """Why a URL cannot be connected to (checked at start: at the first request it was a 500)."""
+    if parts.scheme not in ("http", "https"):
+        return "expected an http:// or https:// URL"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "its port must be a number from 1 to 65535"
+    try:
+        if not parts.hostname or not parts.hostname.encode("idna"):
+            return "it names no host"
+    except UnicodeError:
+        return f"{parts.hostname!r} is not a valid host name"
+    return None
+
+
+def _spec_of(health: dict) -> EmbeddingSpec:
+    try:
+        return EmbeddingSpec(
+            model=health["model"],
+            dim=int(health["dim"]),
+            crop_size=int(health["crop_size"]),
+            default_min_similarity=float(health["default_min_similarity"]),
+            alignment=health["alignment"],
+            channel_order=health["channel_order"],
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ExtractionUnavailable(f"{DOWN}: malformed /health answer", reason="extraction_failed") from None

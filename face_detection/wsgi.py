@@ -3,10 +3,10 @@
 import sys
 
 from face_detection.app import create_app
-from facerec.errors import ModelUnavailable
+from facerec.errors import InvalidSetting, ModelUnavailable
 
 try:
     app = create_app()
-except ModelUnavailable as error:
+except (ModelUnavailable, InvalidSetting) as error:
     print(f"face_detection cannot start: {error}", file=sys.stderr, flush=True)
     sys.exit(3)  # gunicorn's worker boot error: the arbiter stops instead of respawning

@@ -68,3 +68,7 @@ class ExtractionUnavailable(ServiceUnavailable):
 
 class ModelUnavailable(RuntimeError):
     """Model weights cannot be found or verified; the service must not start."""
+
+
+class InvalidSetting(ValueError):
+    """A setting's value a service cannot run with, found when it starts: it stops, naming the variable."""

@@ -58,7 +58,9 @@ class Settings:
     feature_extraction_url: str = _setting(
         "FEATURE_EXTRACTION_URL", "http://127.0.0.1:5000", "base URL of the feature_extraction service"
     )
-    extraction_timeout_s: float = _setting("FACEREC_EXTRACTION_TIMEOUT_S", 30.0, "per call")
+    extraction_timeout_s: float = _setting(
+        "FACEREC_EXTRACTION_TIMEOUT_S", 30.0, "longest silence of feature_extraction within a call"
+    )
     extraction_retries: int = _setting("FACEREC_EXTRACTION_RETRIES", 2, "retries on connection errors")
     gunicorn_timeout_s: int = _setting("FACEREC_GUNICORN_TIMEOUT", 120, "gunicorn restarts a worker silent this long")
     client_timeout_s: float = _setting(

@@ -40,13 +40,27 @@ start_service() {  # name
       --error-logfile "$LOGS/$name.log" --capture-output wsgi:app)
 }
 
-wait_healthy() {  # name url: until this service (not another program on its port) answers
-  local name=$1 url=$2
+wait_healthy() {  # name bind url: until this service (not another program on its port) answers
+  local name=$1 bind=$2 url=$3 pid
   for _ in $(seq 1 120); do
-    if running "$name" >/dev/null; then
-      if "$PY" - "$url" <<'PY' 2>/dev/null; then echo "$name ready at $url"; return 0; fi
-import json, sys, urllib.request
-answer = json.load(urllib.request.urlopen(sys.argv[1], timeout=2))
+    if pid=$(running "$name"); then
+      if "$PY" - "$url" "$pid" "$bind" <<'PY' 2>/dev/null; then echo "$name ready at $url"; return 0; fi
+import json, os, sys, urllib.request
+url, pid, bind = sys.argv[1:]
+# While gunicorn retries a port in use, its master runs and another program answers there: the
+# answer counts only once this gunicorn holds a socket listening on the port it binds.
+port = int(bind.rsplit(":", 1)[1])
+listening = set()
+for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    with open(table) as lines:
+        for line in list(lines)[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                listening.add(f"socket:[{fields[9]}]")
+held = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+if not listening & held:
+    sys.exit(1)
+answer = json.load(urllib.request.urlopen(url, timeout=2))
 sys.exit(0 if {"status", "version"} <= set(answer) else 1)
 PY
     elif [[ -f "$RUN/$name.pid" ]]; then
@@ -80,9 +94,9 @@ start_all() {
   fi
   "$PY" init_db.py
   start_service feature_extraction
-  wait_healthy feature_extraction "$FEATURE_EXTRACTION_URL/health"
+  wait_healthy feature_extraction "$FEATURE_EXTRACTION_BIND" "$FEATURE_EXTRACTION_URL/health"
   start_service face_detection
-  wait_healthy face_detection "http://${FACE_DETECTION_BIND/0.0.0.0/127.0.0.1}/health"
+  wait_healthy face_detection "$FACE_DETECTION_BIND" "http://${FACE_DETECTION_BIND/0.0.0.0/127.0.0.1}/health"
 }
 
 stop_services() {

@@ -10,13 +10,15 @@ from __future__ import annotations
 import io
 import json
 import socket
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
 from face_detection.extraction_client import ExtractionClient
-from facerec.errors import ExtractionUnavailable
+from facerec.errors import ExtractionUnavailable, InvalidSetting
 from facerec.settings import Settings
 from facerec.wire import to_npy
 from tests.servers import Service, free_port
@@ -61,12 +63,13 @@ def test_a_restarted_service_is_reached_on_a_new_connection(work_dir):
 
 
 class ScriptedServer:
-    """Answers /health and closes that connection, then treats each /extract_feature request as its
-    script says: "answer" (a keep-alive 200 with N x 4 zeros) or "close" (the connection closed,
-    nothing answered)."""
+    """Answers /health with its `health` (then closes that connection), and each /extract_feature
+    request as its script says: "answer" (a keep-alive 200 with N x 4 zeros), "refuse" (400, as a
+    service whose crops are of another size) or "close" (the connection closed, nothing answered)."""
 
     def __init__(self, script: list[str]):
         self.script = list(script)
+        self.health: bytes = json.dumps(HEALTH).encode()
         self.requests: list[tuple[int, str]] = []  # (connection number, request line)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
@@ -92,17 +95,24 @@ class ScriptedServer:
                 body = stream.read(int(headers.get("content-length", 0)))
                 self.requests.append((number, line.decode().strip()))
                 if b"/health" in line:
-                    self._answer(connection, json.dumps(HEALTH).encode(), "application/json", "Connection: close\r\n")
+                    self._answer(connection, self.health, "application/json", "Connection: close\r\n")
                     return
-                if self.script.pop(0) == "answer":
+                action = self.script.pop(0)
+                if action == "answer":
                     count = len(np.load(io.BytesIO(body)))
                     self._answer(connection, to_npy(np.zeros((count, 4), np.float32)), "application/x-npy")
+                elif action == "refuse":
+                    self._answer(
+                        connection, b'{"reason": "wrong_crop_size"}', "application/json", status="400 Bad Request"
+                    )
                 else:
                     return
 
     @staticmethod
-    def _answer(connection: socket.socket, body: bytes, media_type: str, extra: str = "") -> None:
-        head = f"HTTP/1.1 200 OK\r\nContent-Type: {media_type}\r\nContent-Length: {len(body)}\r\n{extra}"
+    def _answer(
+        connection: socket.socket, body: bytes, media_type: str, extra: str = "", status: str = "200 OK"
+    ) -> None:
+        head = f"HTTP/1.1 {status}\r\nContent-Type: {media_type}\r\nContent-Length: {len(body)}\r\n{extra}"
         connection.sendall(f"{head}X-Embedding-Model: scripted\r\n\r\n".encode() + body)
 
     def close(self) -> None:
@@ -153,3 +163,78 @@ def test_no_server_is_unavailable_after_the_retries():
         client.check()
     assert raised.value.reason == "extraction_unavailable"
     assert "ConnectionRefusedError" in str(raised.value)
+
+
+def test_crops_refused_after_a_restart_with_another_model_make_it_ask_the_model_again(scripted):
+    server = scripted(["answer", "refuse"])
+    client = client_of(server.url)
+    client.embed(CROPS)
+    server.health = json.dumps({**HEALTH, "model": "another", "crop_size": 160}).encode()
+    with pytest.raises(ExtractionUnavailable):
+        client.embed(CROPS)  # 112 px crops, refused by a service that now takes 160
+    assert client.spec().crop_size == 160  # asked again: it was asked once only, and never recovered
+    assert sum("health" in line for _, line in server.requests) == 2
+
+
+@pytest.mark.parametrize("health", [b"<html>not json</html>", b'{"status": "ok"}', b'{"model": "m", "dim": "x"}'])
+def test_a_malformed_health_answer_is_unavailable_not_a_crash(scripted, health):
+    server = scripted([])
+    server.health = health
+    with pytest.raises(ExtractionUnavailable) as raised:
+        client_of(server.url).spec()
+    assert raised.value.reason == "extraction_failed"
+
+
+def test_the_model_is_never_none_while_other_threads_forget_it(scripted):
+    client = client_of(scripted([]).url)
+    seen, stop = [], threading.Event()
+
+    def forget() -> None:  # as a failed call or check() does
+        while not stop.is_set():
+            client._spec = None
+
+    def ask() -> None:  # as request threads do
+        while not stop.is_set():
+            seen.append(client.spec())
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns as often as they can
+    threads = [threading.Thread(target=forget)] + [threading.Thread(target=ask) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(1)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        sys.setswitchinterval(interval)
+    assert seen and None not in seen
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://127.0.0.1:99999", "port must be a number"),
+        ("http://127.0.0.1:abc", "port must be a number"),
+        ("http://no..such:5000", "not a valid host name"),
+        ("http://[::1", "Invalid IPv6 URL"),
+        ("127.0.0.1:5000", "expected an http:// or https:// URL"),
+        ("http://:5000", "names no host"),
+    ],
+)
+def test_a_url_that_cannot_be_reached_is_refused_naming_the_variable(url, problem):
+    with pytest.raises(InvalidSetting, match=problem) as raised:
+        client_of(url)
+    assert str(raised.value).startswith("FEATURE_EXTRACTION_URL=")
+
+
+def test_face_detection_with_an_unusable_url_stops_naming_it(work_dir, detection_db_url):
+    service = Service(
+        "face_detection",
+        env={"DATABASE_URL": detection_db_url, "FEATURE_EXTRACTION_URL": "http://127.0.0.1:99999"},
+        log_path=work_dir / "bad-extraction-url.log",
+    )
+    with pytest.raises(RuntimeError, match="exited") as raised:
+        service.start()
+    assert "face_detection cannot start: FEATURE_EXTRACTION_URL='http://127.0.0.1:99999'" in str(raised.value)

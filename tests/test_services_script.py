@@ -92,3 +92,16 @@ def test_restart_replaces_both_services_with_new_ones_and_keeps_the_database(sta
     url = "http://" + env["FACE_DETECTION_BIND"] + "/samples"
     assert requests.get(url, timeout=10).status_code == 401  # the new environment's key is asked for
     assert requests.get(url, headers={"X-API-Key": "a-key-set-before-the-restart"}, timeout=10).status_code == 200
+
+
+def test_restart_fails_when_another_stack_answers_on_its_ports(stack, tmp_path):
+    services, env, _state = stack
+    assert services("start").returncode == 0
+    other = {**env, "FACEREC_STATE_DIR": str(tmp_path / "other-state")}  # same ports, another state folder
+    try:
+        result = subprocess.run([str(SCRIPT), "restart"], env=other, capture_output=True, text=True, timeout=180)
+        # It answered /health there (the first stack) while this one's gunicorn retried the port: "ready", exit 0.
+        assert result.returncode == 1 and "did not start" in result.stderr
+        assert "ready" not in result.stdout
+    finally:
+        subprocess.run([str(SCRIPT), "stop"], env=other, capture_output=True, timeout=180)
