@@ -111,7 +111,7 @@ def test_busy_processes_are_counted_as_runnable_tasks():
 
 
 OPENCV_POOL_AFTER_A_RESIZE = """
-import os, threading
+import os, threading, time
 import face_detection.app  # as gunicorn loads a service: the package first, then cv2
 import cv2, numpy as np
 
@@ -129,6 +129,7 @@ def others_runnable():
 seen = 0
 for _ in range(50):
     cv2.resize(image, (1000, 1000))
+    time.sleep(0.0002)  # a worker that sleeps has gone to sleep by then; one that spins (~2 ms) has not
     seen += others_runnable()
 print(seen)
 """
@@ -150,8 +151,8 @@ def test_opencv_pool_threads_sleep_after_a_parallel_call(active_wait):
     seen_runnable = int(run.stdout.split()[-1])
     if active_wait:
         assert seen_runnable >= 25, "the check no longer sees a spinning pool"
-    else:  # a worker finishing its share is caught running now and then (3 of 50 seen on CI), a spinning one always
-        assert seen_runnable <= 10
+    else:  # on a busy machine a worker may wait for a core after its share (up to 14 of 50 seen); a spinning one: 49-50
+        assert seen_runnable <= 30
 
 
 class RunCounter:
