@@ -31,6 +31,7 @@ DOWN = "the feature_extraction service is unavailable"
 KEY_REFUSED = "feature_extraction refuses this service's key: give both services the same FACEREC_EXTRACTION_KEY"
 # /health asks feature_extraction each time, but no longer than a load balancer's check waits.
 HEALTH_CHECK_TIMEOUT_S = 2.0
+MALFORMED_HEALTH = f"{DOWN}: malformed /health answer"
 RETRY_BACKOFF_S = 0.2  # before the second retry; doubled for each one after it
 MAX_IDLE_CONNECTIONS = 16
 
@@ -59,7 +60,7 @@ class ExtractionClient:
 
     def spec(self) -> EmbeddingSpec:
         """The model behind the service (crop size, name, default threshold), asked once, and again
-        after a call that failed (the service may be back with another model)."""
+        after the service refused crops or named another model (it came back with another one)."""
         spec = self._spec  # read once: another thread may set it to None meanwhile
         if spec is None:
             with self._lock:
@@ -87,7 +88,7 @@ class ExtractionClient:
         except ValueError:  # not JSON
             answer = None
         if not (isinstance(answer, dict) and "model" in answer):
-            raise ExtractionUnavailable(f"{DOWN}: malformed /health answer", reason="extraction_failed")
+            raise ExtractionUnavailable(MALFORMED_HEALTH, reason="extraction_failed")
         return answer
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
@@ -236,9 +237,10 @@ def _url_problem(parts: SplitResult) -> str | None:
         port = 0
     if port == 0:
         return "its port must be a number from 1 to 65535"
+    if not parts.hostname:
+        return "it names no host"
     try:
-        if not parts.hostname or not parts.hostname.encode("idna"):
-            return "it names no host"
+        parts.hostname.encode("idna")
     except UnicodeError:
         return f"{parts.hostname!r} is not a valid host name"
     return None
@@ -255,4 +257,4 @@ def _spec_of(health: dict) -> EmbeddingSpec:
             channel_order=health["channel_order"],
         )
     except (KeyError, TypeError, ValueError):
-        raise ExtractionUnavailable(f"{DOWN}: malformed /health answer", reason="extraction_failed") from None
+        raise ExtractionUnavailable(MALFORMED_HEALTH, reason="extraction_failed") from None
