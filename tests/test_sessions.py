@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from facerec.cores import usable_cores
-from facerec.inference.detector import DETECTOR_FILE, FaceDetector
+from facerec.inference.detector import DETECTOR_FILE, FaceDetector, _candidates, _letterbox_into
 from facerec.inference.recognizers import ArcFaceMBF
 from facerec.inference.sessions import SMALL_BATCH, CpuThreads, OrtSession, TorchSession, create_onnx_session
 from facerec.inference.weights import vectron_model_dir
 from facerec.settings import Settings
+from tests.photos import read
 
 ARCFACE = ArcFaceMBF.scaling
 MODELS = [("w600k_mbf.onnx", ARCFACE, (4, 112, 112, 3)), (DETECTOR_FILE, FaceDetector.scaling, (2, 640, 640, 3))]
@@ -29,6 +30,23 @@ def test_onnx2torch_matches_onnxruntime(name, scaling, shape):
     assert len(torch_outputs) == len(ort_outputs)
     for ours, theirs in zip(torch_outputs, ort_outputs, strict=True):
         np.testing.assert_allclose(ours, theirs, atol=1e-4)
+
+
+def test_io_binding_picks_what_numpy_picks():
+    """On a GPU a select runs by torch on outputs bound where the model ran; forced on the CPU here,
+    it picks the same anchors, scores and distances as NumPy does from outputs copied out."""
+    path, scaling, threshold = vectron_model_dir() / DETECTOR_FILE, FaceDetector.scaling, 0.5
+    batch = np.zeros((2, 640, 640, 3), dtype=np.uint8)
+    for canvas, photo in zip(batch, ("players.jpg", "yaoming.jpg"), strict=True):
+        _letterbox_into(canvas, read(vectron_model_dir() / photo))
+    select = lambda outputs, xp: _candidates(outputs, threshold, xp)  # noqa: E731
+    copied = OrtSession(path, "cpu", CpuThreads.fixed(1), scaling).run_images(batch, select=select)
+    bound = OrtSession(path, "cpu", CpuThreads.fixed(1), scaling, io_binding=True).run_images(batch, select=select)
+    images_picked = np.concatenate(copied[0::5])  # per level: image and anchor indices, scores, boxes, landmarks
+    assert set(images_picked) == {0, 1} and len(images_picked) > 40  # both photos' faces, not an empty pick
+    assert len(bound) == len(copied)
+    for ours, theirs in zip(bound, copied, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 def test_cpu_is_onnxruntime():

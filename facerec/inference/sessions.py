@@ -141,6 +141,10 @@ class OrtSession:
     so that only bytes travel; on the CPU OpenCV makes the float blob the graph takes: as fast, and
     the blob, being the graph's input, takes nothing from the arena, where the graph's own float
     copies kept 40 MB more in feature_extraction (bench/RESULTS.md).
+    A call with a select binds the outputs where the model runs (IO binding) on a GPU where torch is
+    installed, and runs the select there on torch's view of them (DLPack, no copy), so that, as on
+    the torch route, only what it picks leaves the GPU: the detector's candidate anchors, not the
+    ~1 MB of anchors a 640x640 image has.
     """
 
     runtime = "onnxruntime"
@@ -154,6 +158,7 @@ class OrtSession:
         name: str = "",
         fp16: bool = False,
         pixels_in_graph: bool | None = None,
+        io_binding: bool | None = None,
     ):
         self._providers = _onnxruntime_providers(device, model_path.name)
         on_cuda = CUDA in self._providers
@@ -174,12 +179,29 @@ class OrtSession:
         if widest.get_providers()[0] != CUDA:
             self._sessions.update({count: self._create(graph, count) for count in threads.counts[:-1]})
         self._input_name = widest.get_inputs()[0].name
+        self._output_names = [output.name for output in widest.get_outputs()]
+        self._bound_torch = self._torch_for_binding(io_binding)
         self._warming_up = False
         runs, label = metrics.MODEL_CPU_THREADS, name or model_path.stem
         on_cpu = self.provider == "cpu"
         self._runs_by_threads = {n: runs.labels(label, str(n)) for n in self._sessions} if on_cpu else {}
         counts = "/".join(map(str, sorted(self._sessions)))
         log.info("%s runs on %s (intra-op threads: %s)", model_path.name, self.provider, counts)
+
+    def _torch_for_binding(self, io_binding: bool | None):
+        """torch, where selects run on outputs bound where the model runs; None where they run on
+        NumPy copies (the CPU, or a GPU without torch, as the default; io_binding forces it)."""
+        on_cuda = self.provider.startswith("cuda")
+        if io_binding is False or (io_binding is None and not on_cuda):
+            return None
+        if importlib.util.find_spec("torch") is None:
+            if io_binding:
+                raise RuntimeError("io_binding needs torch, which is not installed")
+            log.info("torch is not installed: outputs come back from the GPU whole, to be picked on the CPU")
+            return None
+        import torch
+
+        return torch
 
     def _graph(self, model_path: Path) -> str | bytes:
         """The model file as it is, or its graph taking pixels, in float16 if asked: read and edited
@@ -232,8 +254,22 @@ class OrtSession:
             for narrower in (session for session in self._sessions.values() if session is not self._widest):
                 narrower.run(None, {self._input_name: feed[:SMALL_BATCH]})
         session = self._widest if self._warming_up else self._session_for(len(feed))
+        if select and self._bound_torch is not None:
+            return self._run_bound(session, feed, select)
         outputs = session.run(None, {self._input_name: feed})
         return select(outputs, np) if select else outputs
+
+    def _run_bound(self, session, feed: np.ndarray, select: Select) -> list[np.ndarray]:
+        """The outputs left where the model ran, select run there by torch, only its picks copied."""
+        torch, device = self._bound_torch, "cuda" if self.provider.startswith("cuda") else "cpu"
+        binding = session.io_binding()
+        binding.bind_cpu_input(self._input_name, feed)
+        for name in self._output_names:
+            binding.bind_output(name, device)
+        session.run_with_iobinding(binding)
+        binding.synchronize_outputs()  # done on onnxruntime's CUDA stream before torch's reads them
+        with torch.inference_mode():
+            return _host_arrays(select([torch.from_dlpack(value) for value in binding.get_outputs()], torch))
 
     def _feed(self, images: np.ndarray) -> np.ndarray:
         """What the graph takes: the pixels themselves, or OpenCV's normalised RGB NCHW blob of them."""
@@ -291,9 +327,12 @@ class TorchSession:
             rgb = pixels.flip(-1).permute(0, 3, 1, 2).to(self.dtype)
             outputs = self.module((rgb - self.scaling.mean) * self.scaling.scale)
             outputs = list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
-            if select:
-                outputs = select(outputs, torch)
-            return [(output.float() if output.is_floating_point() else output).cpu().numpy() for output in outputs]
+            return _host_arrays(select(outputs, torch) if select else outputs)
+
+
+def _host_arrays(tensors: list) -> list[np.ndarray]:
+    """torch tensors (on any device, in any precision) as NumPy arrays, floats in float32."""
+    return [(tensor.float() if tensor.is_floating_point() else tensor).cpu().numpy() for tensor in tensors]
 
 
 def _torch_cuda_available(device: str) -> bool:
