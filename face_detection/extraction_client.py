@@ -56,6 +56,7 @@ class ExtractionClient:
         self.headers = {"X-API-Key": keys[0]} if keys else {}
         self.connections = ConnectionPool(self.base_url)
         self._spec: EmbeddingSpec | None = None
+        self._max_batch: int | None = None  # crops per call it takes (FACEREC_MAX_BATCH there), if it says
         self._lock = threading.Lock()
 
     def spec(self) -> EmbeddingSpec:
@@ -66,7 +67,9 @@ class ExtractionClient:
             with self._lock:
                 spec = self._spec
                 if spec is None:
-                    spec = self._spec = _spec_of(self._health(retries=None))
+                    health = self._health(retries=None)
+                    self._max_batch = _max_batch_of(health)
+                    spec = self._spec = _spec_of(health)
         return spec
 
     def check(self) -> str:
@@ -92,8 +95,14 @@ class ExtractionClient:
         return answer
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
-        """One round trip for the whole batch; returns N x dim unit vectors in order."""
+        """N x dim unit vectors, in order: one round trip for all the crops, or one per as many as
+        feature_extraction takes in a call (its FACEREC_MAX_BATCH, which it refuses more than)."""
         spec = self.spec()
+        step = self._max_batch or len(crops)
+        parts = [self._embed_batch(crops[start : start + step], spec) for start in range(0, len(crops), step)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _embed_batch(self, crops: np.ndarray, spec: EmbeddingSpec) -> np.ndarray:
         try:
             response = self._request(
                 "POST", "/extract_feature", body=to_npy(crops), headers={"Content-Type": NPY_MEDIA_TYPE}
@@ -244,6 +253,12 @@ def _url_problem(parts: SplitResult) -> str | None:
     except UnicodeError:
         return f"{parts.hostname!r} is not a valid host name"
     return None
+
+
+def _max_batch_of(health: dict) -> int | None:
+    """The crops per call that feature_extraction takes; None where it does not say (an older version)."""
+    value = health.get("max_batch")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _spec_of(health: dict) -> EmbeddingSpec:

@@ -67,7 +67,8 @@ class ExtractionUnavailable(ServiceUnavailable):
 
 
 class ModelUnavailable(RuntimeError):
-    """Model weights cannot be found or verified; the service must not start."""
+    """A model cannot run as configured (its weights missing or not the pinned ones, the device or
+    package asked for absent): the service must not start."""
 
 
 class InvalidSetting(ValueError):

@@ -14,12 +14,15 @@ import os
 import re
 import shutil
 import socket
+import sys
 import tempfile
+from typing import NoReturn
 
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 from facerec import memory
+from facerec.errors import InvalidSetting
 from facerec.settings import Settings
 
 
@@ -67,15 +70,29 @@ class TimedThreadWorker(ThreadWorker):
         return super().handle(conn)
 
 
+def cannot_start(error: InvalidSetting) -> NoReturn:
+    """Stop gunicorn before it starts, saying why in one line (an exception raised here came after
+    "Failed to read config file" and a traceback)."""
+    print(f"gunicorn cannot start: {error}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
 def count_from_env(variable: str, default: int) -> int:
     """A worker or thread count from the environment; at start, a value that is not one names its variable."""
     raw = os.environ.get(variable) or str(default)
     if not (raw.strip().isdigit() and int(raw) > 0):
-        raise ValueError(f"{variable}={raw!r}: expected a whole number, 1 or more")
+        cannot_start(InvalidSetting(f"{variable}={raw!r}: expected a whole number, 1 or more"))
     return int(raw)
 
 
-_settings = Settings.from_env()
+def _settings_or_stop() -> Settings:
+    try:
+        return Settings.from_env()
+    except InvalidSetting as error:
+        cannot_start(error)
+
+
+_settings = _settings_or_stop()
 _PatientSocket.silence_s = _settings.client_timeout_s or None
 worker_class = TimedThreadWorker
 threads = count_from_env("FACEREC_GUNICORN_THREADS", 4)

@@ -9,12 +9,14 @@ from functools import cache
 from pathlib import Path
 
 from facerec.cores import usable_cores
+from facerec.errors import InvalidSetting
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _setting(env: str, default, doc: str):
-    return field(default=default, metadata={"env": env, "doc": doc})
+def _setting(env: str, default, doc: str, **allowed):
+    """allowed: what the variable may hold beyond its type (minimum, maximum, multiple_of, choices)."""
+    return field(default=default, metadata={"env": env, "doc": doc, **allowed})
 
 
 @dataclass(frozen=True)
@@ -24,24 +26,29 @@ class Settings:
     state_dir: Path = _setting(
         "FACEREC_STATE_DIR", PROJECT_ROOT / "var", "where the embedded database and saved config live"
     )
-    db_pool_size: int = _setting("FACEREC_DB_POOL_SIZE", 4, "connections per worker")
+    db_pool_size: int = _setting("FACEREC_DB_POOL_SIZE", 4, "connections per worker", minimum=1)
     db_timeout_s: float = _setting("FACEREC_DB_TIMEOUT_S", 5.0, "wait for a connection")
     db_statement_timeout_s: float = _setting(
         "FACEREC_DB_STATEMENT_TIMEOUT_S", 30.0, "longest SQL statement (PostgreSQL statement_timeout)"
     )
-    hnsw_ef_search: int = _setting("FACEREC_HNSW_EF_SEARCH", 100, "HNSW candidate list size at query")
+    # pgvector takes 1 to 1000; it warned of another value in the server's log only, and used 40.
+    hnsw_ef_search: int = _setting(
+        "FACEREC_HNSW_EF_SEARCH", 100, "HNSW candidate list size at query", minimum=1, maximum=1000
+    )
 
     # Models
     embedding_model: str = _setting("FACEREC_EMBEDDING_MODEL", "arcface_mbf", "arcface_mbf or facenet")
-    device: str = _setting("FACEREC_DEVICE", "auto", "auto, cpu or cuda")
+    device: str = _setting("FACEREC_DEVICE", "auto", "auto, cpu or cuda", choices=("auto", "cpu", "cuda"))
     fp16: bool = _setting("FACEREC_FP16", False, "half precision on CUDA (ignored on the CPU)")
     threads: int = _setting("FACEREC_THREADS", 0, "intra-op threads per model call; 0 = by the machine's load")
     detector_weights: str = _setting("FACEREC_DETECTOR_WEIGHTS", "", "path to scrfd_500m_bnkps.onnx")
     arcface_weights: str = _setting("FACEREC_ARCFACE_WEIGHTS", "", "path to w600k_mbf.onnx")
     facenet_weights: str = _setting("FACEREC_FACENET_WEIGHTS", "", "path to facenet vggface2 .pt")
-    batch_max: int = _setting("FACEREC_BATCH_MAX", 64, "crops per model call, across concurrent requests")
+    batch_max: int = _setting("FACEREC_BATCH_MAX", 64, "crops per model call, across concurrent requests", minimum=1)
     batch_wait_ms: float = _setting("FACEREC_BATCH_WAIT_MS", 0.0, "wait for more crops before a model call")
-    det_size: int = _setting("FACEREC_DET_SIZE", 640, "detector input size (square)")
+    # The detector's coarsest stride is 32: another size gave its anchor grids the wrong shape (faces
+    # that are not there, boxes in the wrong places).
+    det_size: int = _setting("FACEREC_DET_SIZE", 640, "detector input size (square)", minimum=64, multiple_of=32)
     det_batch: int = _setting(
         "FACEREC_DET_BATCH", 0, "images per detector call when detecting many; 0 = 8 on a GPU, 1 on the CPU"
     )
@@ -79,11 +86,11 @@ class Settings:
     )
 
     # Limits
-    max_request_bytes: int = _setting("FACEREC_MAX_REQUEST_BYTES", 32 * 1024 * 1024, "request body")
-    max_image_pixels: int = _setting("FACEREC_MAX_IMAGE_PIXELS", 40_000_000, "decoded width x height")
-    max_samples_per_request: int = _setting("FACEREC_MAX_SAMPLES", 100, "items per /update-samples")
-    max_faces_per_image: int = _setting("FACEREC_MAX_FACES", 100, "faces kept per image")
-    max_batch_crops: int = _setting("FACEREC_MAX_BATCH", 256, "crops per /extract_feature call")
+    max_request_bytes: int = _setting("FACEREC_MAX_REQUEST_BYTES", 32 * 1024 * 1024, "request body", minimum=1)
+    max_image_pixels: int = _setting("FACEREC_MAX_IMAGE_PIXELS", 40_000_000, "decoded width x height", minimum=1)
+    max_samples_per_request: int = _setting("FACEREC_MAX_SAMPLES", 100, "items per /update-samples", minimum=1)
+    max_faces_per_image: int = _setting("FACEREC_MAX_FACES", 100, "faces kept per image", minimum=1)
+    max_batch_crops: int = _setting("FACEREC_MAX_BATCH", 256, "crops per /extract_feature call", minimum=1)
     max_field_chars: int = _setting("FACEREC_MAX_FIELD_CHARS", 4096, "name, metadata, action")
     max_id_chars: int = _setting(
         "FACEREC_MAX_ID_CHARS", 256, "sample id; at most 600, as it must fit a PostgreSQL index entry (2704 bytes)"
@@ -100,7 +107,7 @@ class Settings:
             if raw is None or raw == "":
                 continue
             kind = Path if isinstance(f.default, Path) else type(f.default)
-            values[f.name] = _parsed(f.metadata["env"], raw, kind)
+            values[f.name] = _allowed(f.metadata, raw, _parsed(f.metadata["env"], raw, kind))
         return cls(**values)
 
     @property
@@ -123,17 +130,33 @@ _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "fals
 def _parsed(env: str, raw: str, kind: type):
     if kind is bool:
         if raw.strip().lower() not in _BOOLEANS:
-            raise ValueError(f"{env}={raw!r}: expected one of 1, true, yes, on, 0, false, no, off")
+            raise InvalidSetting(f"{env}={raw!r}: expected one of 1, true, yes, on, 0, false, no, off")
         return _BOOLEANS[raw.strip().lower()]
     if kind not in (int, float):
         return kind(raw)
     try:
         value = kind(raw)
     except ValueError:
-        raise ValueError(f"{env}={raw!r}: expected {'an integer' if kind is int else 'a number'}") from None
+        raise InvalidSetting(f"{env}={raw!r}: expected {'an integer' if kind is int else 'a number'}") from None
     if not (math.isfinite(value) and value >= 0):  # every count, size, limit and time here
-        raise ValueError(f"{env}={raw!r}: expected a finite number, 0 or more")
+        raise InvalidSetting(f"{env}={raw!r}: expected a finite number, 0 or more")
     return value
+
+
+def _allowed(metadata: dict, raw: str, value):
+    """The value, where its setting allows it; else its variable is named with what it takes."""
+    low, high, step, choices = (metadata.get(key) for key in ("minimum", "maximum", "multiple_of", "choices"))
+    if choices is not None and value not in choices:
+        expected = "one of " + ", ".join(choices)
+    elif step is not None and (value % step or value < low):
+        expected = f"a multiple of {step}, {low} or more"
+    elif high is not None and not low <= value <= high:
+        expected = f"{low} to {high}"
+    elif low is not None and value < low:
+        expected = f"{low} or more"
+    else:
+        return value
+    raise InvalidSetting(f"{metadata['env']}={raw!r}: expected {expected}")
 
 
 @cache

@@ -53,6 +53,7 @@ HEALTH = {
         "channel_order": {"type": "string"},
         "weights_sha256": {"type": ["string", "null"]},
         "provider": {"type": "string"},
+        "max_batch": {"type": "integer", "description": "crops per /extract_feature call (FACEREC_MAX_BATCH)"},
         "key": {"enum": ["not required", "accepted", "refused"], "description": "the X-API-Key presented, if any"},
     },
 }

@@ -37,6 +37,7 @@ def health():
         **recognizer.spec.to_dict(),
         weights_sha256=recognizer.weights_sha256,
         provider=recognizer.provider,
+        max_batch=current_app.extensions["settings"].max_batch_crops,
         key=_presented_key_state(),
     )
 

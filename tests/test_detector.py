@@ -53,6 +53,18 @@ def test_same_faces_as_insightface_scrfd(detector, make):
     np.testing.assert_allclose([f.score for f in ours], boxes[:, 4], atol=1e-4)
 
 
+@pytest.mark.parametrize("size", [320, 352, 800])
+def test_same_faces_as_insightface_scrfd_at_other_input_sizes(size):
+    """FACEREC_DET_SIZE takes multiples of 32, the detector's coarsest stride (333 found faces that
+    were not there); at those, the faces insightface finds at that size."""
+    image = cv2.imread(str(PACKAGE_PHOTOS / "players.jpg"))
+    reference = SCRFD(str(PACKAGE_PHOTOS / DETECTOR_FILE))
+    boxes, _ = reference.detect(image, input_size=(size, size), det_thresh=0.5)
+    ours = FaceDetector(Settings(device="cpu", det_size=size)).predict(image)
+    assert len(ours) == len(boxes) > 10
+    np.testing.assert_allclose(np.array([f.box for f in ours]), boxes[:, :4], atol=0.5)
+
+
 @pytest.mark.parametrize("shape", [(120, 90, 4), (120, 90)], ids=["BGRA", "grey"])
 def test_an_image_that_is_not_bgr_is_refused_not_blank(detector, shape):
     with pytest.raises(ValueError, match="expected a BGR image"):

@@ -19,8 +19,10 @@ import pytest
 
 from face_detection.extraction_client import ExtractionClient
 from facerec.errors import ExtractionUnavailable, InvalidSetting
+from facerec.inference.weights import vectron_model_dir
 from facerec.settings import Settings
 from facerec.wire import to_npy
+from tests.photos import aligned_crops
 from tests.servers import Service, free_port
 
 CROPS = np.zeros((2, 112, 112, 3), np.uint8)
@@ -60,6 +62,23 @@ def test_a_restarted_service_is_reached_on_a_new_connection(work_dir):
         assert client.embed(CROPS).shape == (2, 512)  # no error, not even with retries off
     finally:
         service.stop()
+
+
+def test_more_crops_than_the_service_takes_in_a_call_go_in_several(work_dir, extraction_service):
+    """feature_extraction refuses a call of more than its FACEREC_MAX_BATCH crops (413); its /health
+    says the limit, and the client sends the crops in calls within it (all 22 faces of a photo were
+    a 503 for every such photo)."""
+    crops = aligned_crops(vectron_model_dir() / "players.jpg")
+    assert len(crops) > 10
+    small = Service("feature_extraction", env={"FACEREC_MAX_BATCH": "5"}, log_path=work_dir / "fe-small.log")
+    try:
+        small.start()
+        vectors = client_of(small.url).embed(crops)
+    finally:
+        small.stop()
+    expected = client_of(extraction_service.url).embed(crops)
+    assert vectors.shape == expected.shape
+    assert np.sum(vectors * expected, axis=1).min() > 0.9999  # each face's vector, in order
 
 
 class ScriptedServer:
@@ -130,6 +149,13 @@ def scripted():
     yield start
     for server in servers:
         server.close()
+
+
+def test_calls_within_the_limit_that_health_says(scripted):
+    server = scripted(["answer"] * 3)
+    server.health = json.dumps({**HEALTH, "max_batch": 5}).encode()
+    assert client_of(server.url).embed(np.zeros((12, 112, 112, 3), np.uint8)).shape == (12, 4)
+    assert [line for _, line in server.requests if "extract_feature" in line] == ["POST /extract_feature HTTP/1.1"] * 3
 
 
 def test_a_kept_connection_that_breaks_as_a_request_goes_out_is_replaced(scripted):

@@ -29,6 +29,16 @@ def test_values_are_parsed_by_their_setting():
         ("FACEREC_DB_TIMEOUT_S", "inf", "a finite number, 0 or more"),
         ("FACEREC_MIN_FACE_PX", "-1", "a finite number, 0 or more"),
         ("FACEREC_FP16", "ture", "one of 1, true, yes, on, 0, false, no, off"),
+        # started, these served: faces that are not there (333), a crash at the first photo (0), a 500
+        # from every database route (0 connections), pgvector's 40 instead of what was set (0, 1001)
+        ("FACEREC_DET_SIZE", "333", "a multiple of 32, 64 or more"),
+        ("FACEREC_DET_SIZE", "0", "a multiple of 32, 64 or more"),
+        ("FACEREC_DB_POOL_SIZE", "0", "1 or more"),
+        ("FACEREC_HNSW_EF_SEARCH", "0", "1 to 1000"),
+        ("FACEREC_HNSW_EF_SEARCH", "1001", "1 to 1000"),
+        ("FACEREC_BATCH_MAX", "0", "1 or more"),
+        ("FACEREC_MAX_BATCH", "0", "1 or more"),
+        ("FACEREC_DEVICE", "gpu", "one of auto, cpu, cuda"),
     ],
 )
 def test_a_value_the_setting_cannot_take_is_refused_by_name(variable, value, expected):
@@ -37,11 +47,32 @@ def test_a_value_the_setting_cannot_take_is_refused_by_name(variable, value, exp
     assert str(refused.value) == f"{variable}={value!r}: expected {expected}"
 
 
-def test_a_service_does_not_start_with_such_a_value_and_says_which(tmp_path):
+def test_the_edges_of_what_a_setting_takes_are_taken():
+    settings = Settings.from_env({"FACEREC_DET_SIZE": "64", "FACEREC_HNSW_EF_SEARCH": "1000", "FACEREC_DEVICE": "cpu"})
+    assert (settings.det_size, settings.hnsw_ef_search, settings.device) == (64, 1000, "cpu")
+    assert Settings.from_env({"FACEREC_HNSW_EF_SEARCH": "1", "FACEREC_DET_SIZE": "352"}).det_size == 352
+
+
+def test_a_service_does_not_start_with_such_a_value_and_says_which_in_one_line(tmp_path):
     service = Service("feature_extraction", env={"FACEREC_BATCH_MAX": "lots"}, log_path=tmp_path / "fe.log")
     with pytest.raises(RuntimeError, match="exited"):
         service.start()
-    assert "FACEREC_BATCH_MAX='lots': expected an integer" in service.log_tail(60)
+    log = service.log_tail(60)
+    assert "gunicorn cannot start: FACEREC_BATCH_MAX='lots': expected an integer" in log
+    assert "Traceback" not in log  # gunicorn printed its config file's error after one
+
+
+def test_cuda_asked_for_where_there_is_none_stops_the_start_in_one_line(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    service = Service("feature_extraction", env={"FACEREC_DEVICE": "cuda"}, log_path=tmp_path / "fe.log")
+    with pytest.raises(RuntimeError, match="exited"):
+        service.start()
+    log = service.log_tail(60)
+    assert "feature_extraction cannot start: FACEREC_DEVICE=cuda but" in log
+    assert "Traceback" not in log
 
 
 def test_a_worker_count_that_is_not_one_stops_the_start_and_says_which(tmp_path):

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facerec.errors import ModelUnavailable
+
 if TYPE_CHECKING:
     import onnx
 
@@ -91,7 +93,8 @@ def in_half_precision(model: onnx.ModelProto) -> onnx.ModelProto:
     try:
         from onnxconverter_common import float16
     except ImportError:
-        raise RuntimeError("FACEREC_FP16 with onnxruntime needs onnxconverter-common (requirements_gpu.txt)") from None
+        message = "FACEREC_FP16 with onnxruntime needs onnxconverter-common (requirements_gpu.txt)"
+        raise ModelUnavailable(message) from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # one per weight below float16's range, clamped as it should be
         return float16.convert_float_to_float16(model, keep_io_types=True)

@@ -25,6 +25,7 @@ import numpy as np
 
 from facerec import metrics
 from facerec.cores import usable_cores
+from facerec.errors import ModelUnavailable
 from facerec.inference.onnx_graphs import PixelScaling, in_half_precision, with_pixel_input
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def _onnxruntime_providers(device: str, model_name: str) -> list[str]:
     _check_device(device)
     available = ort.get_available_providers()
     if device == "cuda" and CUDA not in available:
-        raise RuntimeError(
+        raise ModelUnavailable(
             f"FACEREC_DEVICE=cuda but onnxruntime offers only {available}: install onnxruntime-gpu "
             "(requirements_gpu.txt) and the CUDA libraries"
         )
@@ -169,7 +170,7 @@ class OrtSession:
         widest = self._create(graph, threads.counts[-1])
         if on_cuda and widest.get_providers()[0] != CUDA:
             if device == "cuda":
-                raise RuntimeError(f"CUDA provider failed to initialise for {model_path.name}")
+                raise ModelUnavailable(f"CUDA provider failed to initialise for {model_path.name}")
             log.warning("onnxruntime's CUDA provider failed to initialise; %s runs on the CPU", model_path.name)
             self._providers, self.fp16, self._pixels_in_graph = [CPU], False, bool(pixels_in_graph)
             graph = self._graph(model_path)
@@ -188,7 +189,7 @@ class OrtSession:
         counts = "/".join(map(str, sorted(self._sessions)))
         log.info("%s runs on %s (intra-op threads: %s)", model_path.name, self.provider, counts)
 
-    def _torch_for_binding(self, io_binding: bool | None):
+    def _torch_for_binding(self, io_binding: bool | None) -> Any:
         """torch, where selects run on outputs bound where the model runs; None where they run on
         NumPy copies (the CPU, or a GPU without torch, as the default; io_binding forces it)."""
         on_cuda = self.provider.startswith("cuda")
@@ -299,7 +300,7 @@ class TorchSession:
         _check_device(device)
         has_cuda = torch.cuda.is_available()
         if device == "cuda" and not has_cuda:
-            raise RuntimeError("FACEREC_DEVICE=cuda but torch sees no CUDA device")
+            raise ModelUnavailable("FACEREC_DEVICE=cuda but torch sees no CUDA device")
         if device == "auto" and not has_cuda:
             log.warning("torch sees no CUDA device; %s runs on the CPU", type(module).__name__)
         self.device = torch.device("cuda" if has_cuda and device != "cpu" else "cpu")
@@ -360,7 +361,7 @@ def create_onnx_session(model_path: Path, settings, scaling: PixelScaling, name:
             module = convert(str(model_path))
             return TorchSession(module, "cuda", settings.intra_op_threads(), scaling, fp16=settings.fp16)
         if settings.device == "cuda":
-            raise RuntimeError(
+            raise ModelUnavailable(
                 f"FACEREC_DEVICE=cuda but neither onnxruntime ({ort.get_available_providers()}) nor torch with "
                 "onnx2torch can use CUDA here: install requirements_gpu.txt on a machine with an NVIDIA GPU"
             )
