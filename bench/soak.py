@@ -14,7 +14,8 @@ worker keeps is its RSS at rest (each worker gives freed heap memory back every 
 facerec/memory.py). Passes when no request failed, no worker was replaced, and every
 worker's RSS at rest grew by less than 5%. Also printed: the peaks under load in the first and
 last --window minutes, the least-squares trend of the readings under load in MiB per hour, the
-peak of each minute.
+peak of each minute. The services' logs are kept in the scratch folder it prints, pass or fail.
+Ctrl-C stops it after the requests in flight; a service that exits mid-soak stops it too.
 
     .venv/bin/python bench/soak.py [--minutes 10] [--warmup-minutes 4] [--concurrency 8]
 """
@@ -79,10 +80,11 @@ class MixedLoad:
         self.enrolment = [data_uri(path) for path in ENROLMENT_PHOTOS]
         self.tallies = {"recognise": Tally(), "enrol": Tally()}
         self.lock = threading.Lock()
+        self.stopped = threading.Event()  # before the deadline: Ctrl-C, or a service gone
 
     def run(self, seed: int, deadline: float) -> None:
         chooser = random.Random(seed)
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.stopped.is_set():
             heaviest = time.monotonic() < self.heaviest_until
             if chooser.random() < ENROL_SHARE:
                 self.call("enrol", "/update-samples", self.enrolment_body(chooser, heaviest))
@@ -153,16 +155,28 @@ def soak(services: dict[str, Service], args: argparse.Namespace) -> tuple[dict, 
     started = time.monotonic()
     load = MixedLoad(services["face_detection"].url, heaviest_until=started + args.warmup_minutes * 60 / 2)
     readings, at_rest = Readings(), []
-    for minutes in (args.warmup_minutes, args.minutes):
-        runner = threading.Thread(target=run_load, args=(load, args.concurrency, time.monotonic() + minutes * 60))
-        runner.start()
-        while runner.is_alive():
-            readings.times.append(time.monotonic() - started)
-            readings.rss.append(worker_rss_kib(services))
-            runner.join(timeout=READING_INTERVAL_S)
-        time.sleep(REST_S)
-        at_rest.append(worker_rss_kib(services))
+    try:
+        for minutes in (args.warmup_minutes, args.minutes):
+            runner = threading.Thread(target=run_load, args=(load, args.concurrency, time.monotonic() + minutes * 60))
+            runner.start()
+            while runner.is_alive():
+                _stop_if_a_service_exited(services)
+                readings.times.append(time.monotonic() - started)
+                readings.rss.append(worker_rss_kib(services))
+                runner.join(timeout=READING_INTERVAL_S)
+            time.sleep(REST_S)
+            at_rest.append(worker_rss_kib(services))
+    except BaseException:  # Ctrl-C, a service gone: the clients stop after their requests in flight
+        load.stopped.set()
+        raise
     return load.tallies, readings, at_rest, time.monotonic() - started
+
+
+def _stop_if_a_service_exited(services: dict[str, Service]) -> None:
+    """A soak against a dead service only tallies refused connections until its schedule ends."""
+    for name, service in services.items():
+        if service.process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {service.process.returncode} mid-soak: see its log")
 
 
 def print_report(tallies: dict, readings: Readings, at_rest: list[dict], args: argparse.Namespace) -> list[str]:
@@ -210,9 +224,13 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=2.0, help="minutes whose peak RSS is compared")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
     args = parser.parse_args()
-    with running_stack("bench-soak-", keep_logs=lambda: True) as (extraction, detection):
-        services = {"face_detection": detection, "feature_extraction": extraction}
-        tallies, readings, at_rest, seconds = soak(services, args)
+    try:
+        with running_stack("bench-soak-", keep_logs=lambda: True) as (extraction, detection):
+            services = {"face_detection": detection, "feature_extraction": extraction}
+            tallies, readings, at_rest, seconds = soak(services, args)
+    except KeyboardInterrupt:
+        print("soak interrupted: no verdict", file=sys.stderr)
+        return 130
     print(f"soak: {seconds / 60:.1f} min at concurrency {args.concurrency}, warm-up {args.warmup_minutes:g} min")
     problems = print_report(tallies, readings, at_rest, args)
     print("\nPASS" if not problems else "\nFAIL\n" + "\n".join(problems))

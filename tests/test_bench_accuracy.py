@@ -101,9 +101,11 @@ def test_a_run_on_an_lfw_layout_through_the_real_pipeline(tmp_path):
     shutil.copy(PACKAGE_PHOTOS / "gdp.jpg", root / "Spurs_Player" / "Spurs_Player_0001.jpg")
     (tmp_path / "pairs.txt").write_text(LFW_PAIRS)
 
-    assert main(["--pairs", str(tmp_path / "pairs.txt"), "--root", str(root), "--out", str(tmp_path / "out")]) == 0
+    arguments = ["--pairs", str(tmp_path / "pairs.txt"), "--root", str(root), "--out", str(tmp_path / "out")]
+    assert main([*arguments, "--compare-original"]) == 0
 
     results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert set(results["variants"]) == {"ours", "original"}
     scores = results["variants"]["ours"]["verification"]["pairs.txt"]["scores"]
     [genuine], [impostor] = scores["genuine"], scores["impostor"]
     threshold = results["run"]["threshold"]

@@ -68,6 +68,10 @@ class SinglePassScrfd:
         self._size = size
         self._threshold = settings.det_threshold
 
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[DetectedFace]]:
+        """FaceDetector's interface, which FacePipeline calls: one image at a time, as the original."""
+        return [self.predict(image) for image in images]
+
     def predict(self, image: np.ndarray) -> list[DetectedFace]:
         boxes, landmarks = self._scrfd.detect(image, input_size=(self._size, self._size), det_thresh=self._threshold)
         height, width = image.shape[:2]
