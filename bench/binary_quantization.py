@@ -26,8 +26,8 @@ from pgvector.psycopg import register_vector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.matching import ExactSearch, Gallery, kept_database, log, parse_sizes, percentiles, start_server
-from facerec.db import embedded, schema
+from bench.matching import ExactSearch, Gallery, kept_gallery_url, log, parse_sizes, percentiles
+from facerec.db import schema
 
 INDEX = "sample_face_vectors_embedding_bits"
 CANDIDATES_THEN_RERANK = f"""
@@ -82,11 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     exact = ExactSearch(queries)
     for identity, vectors in gallery.chunks():
         exact.update(identity, vectors)
-    pgdata = args.out / "pgdata"
-    admin_url = embedded.running_url(pgdata) or start_server(pgdata)
-    url = kept_database(admin_url, f"bench_matching_{args.size}", args.size)
-    if url is None:
-        raise SystemExit(f"no kept gallery of {args.size} in {args.out}: run bench/matching.py --keep first")
+    url = kept_gallery_url(args.out, f"bench_matching_{args.size}", args.size)
     with psycopg.connect(url, autocommit=True) as conn:
         register_vector(conn)
         log(f"{args.size}: building the binary index (m = {args.m}, ef_construction = {args.ef_construction})")

@@ -1,6 +1,7 @@
 """Matching speed and recall: our HNSW query against the original system's way, gallery by gallery.
 
     .venv/bin/python bench/matching.py --sizes 1k,10k            # minutes
+    mkdir -p bench/out
     nohup .venv/bin/python bench/matching.py --sizes 1k,10k,100k,1m > bench/out/matching-1m.log 2>&1 &
 
 Galleries are clustered synthetic identities, unit 512-d float32: --photos vectors per identity
@@ -47,6 +48,8 @@ from pathlib import Path
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from facerec.db import embedded, schema
 from facerec.db.connection import Database
@@ -206,6 +209,22 @@ def kept_database(admin_url: str, name: str, size: int) -> str | None:
     with psycopg.connect(url) as conn:
         rows = conn.execute(f"SELECT count(*) FROM {schema.TABLE}").fetchone()[0]
     return url if rows == size else None
+
+
+def kept_gallery_url(out: Path, name: str, size: int) -> str:
+    """The URL of a gallery that a --keep run left in out, its server started if it was not running
+    (and left running, as --keep leaves it); else exits naming what is missing, with no server left
+    behind that it started."""
+    pgdata = out / "pgdata"
+    if not (pgdata / "PG_VERSION").is_file():
+        raise SystemExit(f"no kept galleries in {out}: run bench/matching.py --keep --out {out} first")
+    running = embedded.running_url(pgdata)
+    url = kept_database(running or embedded.start(pgdata), name, size)
+    if url is None:
+        if running is None:
+            embedded.stop(pgdata)
+        raise SystemExit(f"no gallery {name} of {size:,} vectors in {out}: bench/matching.py --keep makes one")
+    return url
 
 
 def drop_database(admin_url: str, name: str) -> None:

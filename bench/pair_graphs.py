@@ -3,11 +3,13 @@
     .venv/bin/python bench/pair_graphs.py --out /tmp/m1m bench_matching_1000000_m24 bench_matching_1000000 \
         --ef 80,90,120,130 --queries 2000 --query-seed 3
 
-The databases are galleries that bench/matching.py --keep left in --out (the same vectors, each
-with its own index: rename one aside and --reuse with other --m/--ef-construction to build the
-second). Each round times every ef_search on each database in turn, the order flipped every other
-round, so that this VM's drift from minute to minute falls on both. Give the server a
-shared_buffers that holds both indexes (ALTER SYSTEM, then restart), else each evicts the other.
+The databases are galleries that bench/matching.py --keep left in --out, the same vectors each
+with its own index: a first --keep run, its database renamed aside (ALTER DATABASE
+bench_matching_1000000 RENAME TO bench_matching_1000000_m24), then a second --keep run with other
+--m / --ef-construction, which loads the same seeded vectors again. Each round times every
+ef_search on each database in turn, the order flipped every other round, so that this VM's drift
+from minute to minute falls on both. Give the server a shared_buffers that holds both indexes
+(ALTER SYSTEM, then restart), else each evicts the other.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.matching import ExactSearch, Gallery, parse_sizes, time_ours
-from facerec.db import embedded
+from bench.matching import ExactSearch, Gallery, kept_gallery_url, parse_sizes, time_ours
 
 
 def main() -> int:
@@ -36,8 +37,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", type=Path, help="write the timings here")
     args = parser.parse_args()
-    admin_url = embedded.running_url(args.out / "pgdata") or embedded.start(args.out / "pgdata")
-    urls = {name: admin_url.replace("/postgres?", f"/{name}?") for name in args.databases}
+    urls = {name: kept_gallery_url(args.out, name, args.size) for name in args.databases}
     gallery = Gallery(args.size, args.photos, args.look_alikes)
     _, queries = gallery.queries(args.queries, salt=args.query_seed)
     _, warm_up = gallery.queries(1000, salt=2)

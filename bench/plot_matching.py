@@ -3,8 +3,10 @@
     .venv/bin/python bench/plot_matching.py bench/results/matching/*.json --out bench/results/matching/latency.png
 
 Left: one line per method and index (the original's way; HNSW at each ef_search, IVFFlat at
-each probes), log-log, with recall@1 written beside each point. Right: at the largest gallery,
-recall@1 against p50 for each index, one point per ef_search or probes. Needs matplotlib (bench/requirements.txt).
+each probes), log-log, with recall@1 written beside each point. Middle: at the largest gallery,
+recall@1 against p50 for each index, one point per ef_search or probes; right: the same near the
+target. Other JSON files among the reports (bench/pair_graphs.py's) are skipped, saying so. Needs
+matplotlib (bench/requirements.txt).
 """
 
 from __future__ import annotations
@@ -108,8 +110,19 @@ def main() -> None:
     parser.add_argument("reports", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=Path("bench/results/matching/latency.png"))
     args = parser.parse_args()
-    plot(series([json.loads(path.read_text()) for path in args.reports]), args.out)
+    plot(series(matching_reports(args.reports)), args.out)
     print(f"wrote {args.out}")
+
+
+def matching_reports(paths: list[Path]) -> list[dict]:
+    reports = []
+    for path in paths:
+        report = json.loads(path.read_text())
+        if isinstance(report, dict) and "results" in report and "args" in report:
+            reports.append(report)
+        else:
+            print(f"skipped {path}: not a report of bench/matching.py")
+    return reports
 
 
 if __name__ == "__main__":

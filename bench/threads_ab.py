@@ -51,6 +51,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0, help="per measurement")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
     results: dict[str, list[dict]] = {name: [] for name in CONFIGURATIONS}
     for _ in range(args.rounds):
         for name, (detection_env, extraction_env) in CONFIGURATIONS.items():

@@ -53,7 +53,9 @@ class BenchData:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.accuracy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pairs", type=Path, help="LFW pairs.txt layout, or a CSV file_x,file_y,same")
     parser.add_argument("--root", type=Path, help="folder of the pairs' images (default: the pairs file's)")
     parser.add_argument("--gallery", type=Path, help="gallery/<identity>/ photos, one face each")
@@ -71,6 +73,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("give --pairs, or --gallery, --probes and --manifest, or both")
     if args.manifest and not (args.gallery and args.probes):
         parser.error("--manifest needs --gallery and --probes")
+    for name in ("pairs", "manifest", "gallery", "probes", "root"):
+        if getattr(args, name) is not None and not getattr(args, name).exists():
+            parser.error(f"--{name} {getattr(args, name)}: no such file or folder")
     return args
 
 
