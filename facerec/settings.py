@@ -15,7 +15,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _setting(env: str, default, doc: str, **allowed):
-    """allowed: what the variable may hold beyond its type (minimum, maximum, multiple_of, choices)."""
+    """allowed: what the variable may hold beyond its type (minimum, maximum, multiple_of, choices,
+    above: more than that), where another value would make every request fail or do nothing."""
     return field(default=default, metadata={"env": env, "doc": doc, **allowed})
 
 
@@ -27,9 +28,9 @@ class Settings:
         "FACEREC_STATE_DIR", PROJECT_ROOT / "var", "where the embedded database and saved config live"
     )
     db_pool_size: int = _setting("FACEREC_DB_POOL_SIZE", 4, "connections per worker", minimum=1)
-    db_timeout_s: float = _setting("FACEREC_DB_TIMEOUT_S", 5.0, "wait for a connection")
+    db_timeout_s: float = _setting("FACEREC_DB_TIMEOUT_S", 5.0, "wait for a connection", above=0)
     db_statement_timeout_s: float = _setting(
-        "FACEREC_DB_STATEMENT_TIMEOUT_S", 30.0, "longest SQL statement (PostgreSQL statement_timeout)"
+        "FACEREC_DB_STATEMENT_TIMEOUT_S", 30.0, "longest SQL statement (PostgreSQL statement_timeout); 0 = no limit"
     )
     # pgvector takes 1 to 1000; it warned of another value in the server's log only, and used 40.
     hnsw_ef_search: int = _setting(
@@ -52,11 +53,11 @@ class Settings:
     det_batch: int = _setting(
         "FACEREC_DET_BATCH", 0, "images per detector call when detecting many; 0 = 8 on a GPU, 1 on the CPU"
     )
-    det_threshold: float = _setting("FACEREC_DET_THRESHOLD", 0.5, "minimum detection score")
+    det_threshold: float = _setting("FACEREC_DET_THRESHOLD", 0.5, "minimum detection score", maximum=1)
 
     # Enrolment quality gate (recognition is not gated); see bench/RESULTS.md for the measurements
     min_face_px: int = _setting("FACEREC_MIN_FACE_PX", 32, "enrolment: shorter side of the face box, pixels")
-    min_det_score: float = _setting("FACEREC_MIN_DET_SCORE", 0.6, "enrolment: minimum detection score")
+    min_det_score: float = _setting("FACEREC_MIN_DET_SCORE", 0.6, "enrolment: minimum detection score", maximum=1)
     min_sharpness: float = _setting(
         "FACEREC_MIN_SHARPNESS", 0.0, "enrolment: minimum variance of the Laplacian of the aligned face; 0 = off"
     )
@@ -66,7 +67,7 @@ class Settings:
         "FEATURE_EXTRACTION_URL", "http://127.0.0.1:5000", "base URL of the feature_extraction service"
     )
     extraction_timeout_s: float = _setting(
-        "FACEREC_EXTRACTION_TIMEOUT_S", 30.0, "longest silence of feature_extraction within a call"
+        "FACEREC_EXTRACTION_TIMEOUT_S", 30.0, "longest silence of feature_extraction within a call", above=0
     )
     extraction_retries: int = _setting("FACEREC_EXTRACTION_RETRIES", 2, "retries on connection errors")
     gunicorn_timeout_s: int = _setting("FACEREC_GUNICORN_TIMEOUT", 120, "gunicorn restarts a worker silent this long")
@@ -145,18 +146,29 @@ def _parsed(env: str, raw: str, kind: type):
 
 def _allowed(metadata: dict, raw: str, value):
     """The value, where its setting allows it; else its variable is named with what it takes."""
-    low, high, step, choices = (metadata.get(key) for key in ("minimum", "maximum", "multiple_of", "choices"))
-    if choices is not None and value not in choices:
-        expected = "one of " + ", ".join(choices)
-    elif step is not None and (value % step or value < low):
-        expected = f"a multiple of {step}, {low} or more"
-    elif high is not None and not low <= value <= high:
-        expected = f"{low} to {high}"
-    elif low is not None and value < low:
-        expected = f"{low} or more"
+    if "choices" in metadata:
+        expected = None if value in metadata["choices"] else "one of " + ", ".join(metadata["choices"])
+    elif type(value) in (int, float):
+        expected = _outside(metadata, value)
     else:
-        return value
-    raise InvalidSetting(f"{metadata['env']}={raw!r}: expected {expected}")
+        expected = None
+    if expected:
+        raise InvalidSetting(f"{metadata['env']}={raw!r}: expected {expected}")
+    return value
+
+
+def _outside(metadata: dict, value: float) -> str | None:
+    """What the number should have been, if its setting's bounds rule it out (every number is 0 or more)."""
+    low, high, step = metadata.get("minimum", 0), metadata.get("maximum"), metadata.get("multiple_of")
+    if step is not None and (value % step or value < low):
+        return f"a multiple of {step}, {low} or more"
+    if high is not None and not low <= value <= high:
+        return f"{low} to {high}"
+    if value < low:
+        return f"{low} or more"
+    if "above" in metadata and not value > metadata["above"]:
+        return f"more than {metadata['above']}"
+    return None
 
 
 @cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from facerec.db.connection import Database
 from facerec.settings import Settings
 from tests.servers import Service
 
@@ -39,6 +40,10 @@ def test_values_are_parsed_by_their_setting():
         ("FACEREC_BATCH_MAX", "0", "1 or more"),
         ("FACEREC_MAX_BATCH", "0", "1 or more"),
         ("FACEREC_DEVICE", "gpu", "one of auto, cpu, cuda"),
+        # every request failed: a non-blocking socket (0), no wait for a connection (0), nothing found (1.5)
+        ("FACEREC_EXTRACTION_TIMEOUT_S", "0", "more than 0"),
+        ("FACEREC_DB_TIMEOUT_S", "0", "more than 0"),
+        ("FACEREC_DET_THRESHOLD", "1.5", "0 to 1"),
     ],
 )
 def test_a_value_the_setting_cannot_take_is_refused_by_name(variable, value, expected):
@@ -51,6 +56,17 @@ def test_the_edges_of_what_a_setting_takes_are_taken():
     settings = Settings.from_env({"FACEREC_DET_SIZE": "64", "FACEREC_HNSW_EF_SEARCH": "1000", "FACEREC_DEVICE": "cpu"})
     assert (settings.det_size, settings.hnsw_ef_search, settings.device) == (64, 1000, "cpu")
     assert Settings.from_env({"FACEREC_HNSW_EF_SEARCH": "1", "FACEREC_DET_SIZE": "352"}).det_size == 352
+
+
+@pytest.mark.parametrize("limit_s, shown", [(0, "0"), (0.25, "250ms")])
+def test_no_statement_limit_is_postgresqls_own_0(detection_db_url, limit_s, shown):
+    """0 made every statement's limit 1 ms, and every request a 503."""
+    database = Database(Settings(database_url=detection_db_url, db_statement_timeout_s=limit_s, db_pool_size=1))
+    try:
+        with database.connection() as conn:
+            assert conn.execute("SHOW statement_timeout").fetchone()[0] == shown
+    finally:
+        database.close()
 
 
 def test_a_service_does_not_start_with_such_a_value_and_says_which_in_one_line(tmp_path):

@@ -139,7 +139,8 @@ class Database:
 
     def _configure(self, conn: psycopg.Connection) -> None:
         conn.execute(f"SET hnsw.ef_search = {int(self.settings.hnsw_ef_search)}")
-        conn.execute(f"SET statement_timeout = {max(1, round(self.settings.db_statement_timeout_s * 1000))}")
+        limit_s = self.settings.db_statement_timeout_s  # 0: none, as PostgreSQL's own 0 (it was 1 ms)
+        conn.execute(f"SET statement_timeout = {max(1, round(limit_s * 1000)) if limit_s else 0}")
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
