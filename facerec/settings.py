@@ -94,7 +94,11 @@ class Settings:
     max_batch_crops: int = _setting("FACEREC_MAX_BATCH", 256, "crops per /extract_feature call", minimum=1)
     max_field_chars: int = _setting("FACEREC_MAX_FIELD_CHARS", 4096, "name, metadata, action")
     max_id_chars: int = _setting(
-        "FACEREC_MAX_ID_CHARS", 256, "sample id; at most 600, as it must fit a PostgreSQL index entry (2704 bytes)"
+        "FACEREC_MAX_ID_CHARS",
+        256,
+        "sample id; at most 600, as it must fit a PostgreSQL index entry (2704 bytes)",
+        minimum=1,
+        maximum=600,
     )
 
     @classmethod

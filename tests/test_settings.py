@@ -44,6 +44,7 @@ def test_values_are_parsed_by_their_setting():
         ("FACEREC_EXTRACTION_TIMEOUT_S", "0", "more than 0"),
         ("FACEREC_DB_TIMEOUT_S", "0", "more than 0"),
         ("FACEREC_DET_THRESHOLD", "1.5", "0 to 1"),
+        ("FACEREC_MAX_ID_CHARS", "601", "1 to 600"),  # a longer id may not fit its index entry
     ],
 )
 def test_a_value_the_setting_cannot_take_is_refused_by_name(variable, value, expected):
