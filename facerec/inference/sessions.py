@@ -170,7 +170,10 @@ class OrtSession:
         widest = self._create(graph, threads.counts[-1])
         if on_cuda and widest.get_providers()[0] != CUDA:
             if device == "cuda":
-                raise ModelUnavailable(f"CUDA provider failed to initialise for {model_path.name}")
+                raise ModelUnavailable(
+                    f"FACEREC_DEVICE=cuda but onnxruntime's CUDA provider failed to initialise for {model_path.name} "
+                    "(onnxruntime's error, logged above, names the CUDA or cuDNN library it could not load)"
+                )
             log.warning("onnxruntime's CUDA provider failed to initialise; %s runs on the CPU", model_path.name)
             self._providers, self.fp16, self._pixels_in_graph = [CPU], False, bool(pixels_in_graph)
             graph = self._graph(model_path)
