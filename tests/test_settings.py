@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from facerec.db.connection import Database
-from facerec.settings import Settings
+from facerec.settings import PROJECT_ROOT, Settings
 from tests.servers import Service
 
 
@@ -97,3 +101,15 @@ def test_a_worker_count_that_is_not_one_stops_the_start_and_says_which(tmp_path)
     with pytest.raises(RuntimeError, match="exited"):
         service.start()
     assert "FEATURE_EXTRACTION_WORKERS='two': expected a whole number, 1 or more" in service.log_tail(60)
+
+
+@pytest.mark.parametrize(
+    "command, code", [(["init_db.py"], 1), (["-m", "facerec.db.embedded", "url"], 2)], ids=["init_db", "embedded"]
+)
+def test_the_command_line_tools_refuse_such_a_value_in_one_line(command, code):
+    """scripts/services.sh starts the embedded database first: its traceback was all a user saw."""
+    env = {**os.environ, "FACEREC_DET_SIZE": "333"}
+    done = subprocess.run([sys.executable, *command], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == code
+    assert done.stderr.strip().endswith("FACEREC_DET_SIZE='333': expected a multiple of 32, 64 or more")
+    assert "Traceback" not in done.stderr

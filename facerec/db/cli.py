@@ -16,6 +16,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from facerec.db import embedded, schema
+from facerec.errors import InvalidSetting
 from facerec.settings import get_settings
 
 EXIT_UNREACHABLE, EXIT_AUTH, EXIT_NO_DATABASE, EXIT_NO_PGVECTOR, EXIT_SQL = 3, 4, 5, 6, 7
@@ -55,7 +56,10 @@ def conninfo_from_args(args: argparse.Namespace) -> str:
             raise SystemExit(f"init_db.py: error: missing {', '.join(missing)}")
         given = {"host": args.host, "port": args.port, "dbname": args.db, "user": args.user, "password": args.password}
         return make_conninfo(**{key: value for key, value in given.items() if value})  # no -p: PGPASSWORD, .pgpass
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except InvalidSetting as error:
+        raise SystemExit(f"init_db.py: {error}") from None
     return settings.database_url or embedded.start(settings.embedded_pgdata)
 
 

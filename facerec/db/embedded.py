@@ -13,6 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from facerec.errors import InvalidSetting
 from facerec.settings import get_settings
 
 
@@ -61,7 +62,12 @@ def stop(pgdata: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["start", "stop", "url"])
-    parser.add_argument("--pgdata", type=Path, default=get_settings().embedded_pgdata)
+    try:
+        default_pgdata = get_settings().embedded_pgdata
+    except InvalidSetting as error:  # any variable of the environment, read whole
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    parser.add_argument("--pgdata", type=Path, default=default_pgdata)
     args = parser.parse_args(argv)
     pgdata = args.pgdata.resolve()
     if args.command == "start":
