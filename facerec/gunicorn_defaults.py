@@ -119,7 +119,7 @@ util.write_error = _write_json_error
 def post_fork(server, worker):
     # Read by Settings.intra_op_threads() (the worker's share of the cores) when it loads its models.
     os.environ["FACEREC_WORKERS"] = str(server.cfg.workers)
-    memory.start_trimming(Settings.from_env().malloc_trim_s)
+    memory.start_trimming(_settings.malloc_trim_s)  # read in the master, whose environment the worker has
 
 
 def post_worker_init(worker):

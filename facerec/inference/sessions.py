@@ -178,9 +178,10 @@ class OrtSession:
             self._providers, self.fp16, self._pixels_in_graph = [CPU], False, bool(pixels_in_graph)
             graph = self._graph(model_path)
             widest = self._create(graph, threads.counts[-1])
+        self._device = "cuda" if widest.get_providers()[0] == CUDA else "cpu"  # where it runs, outputs too
         # One session per thread count (onnxruntime fixes a session's pool); on a GPU one is enough.
         self._sessions = {threads.counts[-1]: widest}
-        if widest.get_providers()[0] != CUDA:
+        if self._device == "cpu":
             self._sessions.update({count: self._create(graph, count) for count in threads.counts[:-1]})
         self._input_name = widest.get_inputs()[0].name
         self._output_names = [output.name for output in widest.get_outputs()]
@@ -195,8 +196,7 @@ class OrtSession:
     def _torch_for_binding(self, io_binding: bool | None) -> Any:
         """torch, where selects run on outputs bound where the model runs; None where they run on
         NumPy copies (the CPU, or a GPU without torch, as the default; io_binding forces it)."""
-        on_cuda = self.provider.startswith("cuda")
-        if io_binding is False or (io_binding is None and not on_cuda):
+        if io_binding is False or (io_binding is None and self._device != "cuda"):
             return None
         if importlib.util.find_spec("torch") is None:
             if io_binding:
@@ -241,7 +241,7 @@ class OrtSession:
 
     @property
     def provider(self) -> str:
-        return ("cuda" if self._widest.get_providers()[0] == CUDA else "cpu") + ("-fp16" if self.fp16 else "")
+        return self._device + ("-fp16" if self.fp16 else "")
 
     @contextmanager
     def warming_up(self) -> Iterator[None]:
@@ -265,11 +265,11 @@ class OrtSession:
 
     def _run_bound(self, session, feed: np.ndarray, select: Select) -> list[np.ndarray]:
         """The outputs left where the model ran, select run there by torch, only its picks copied."""
-        torch, device = self._bound_torch, "cuda" if self.provider.startswith("cuda") else "cpu"
+        torch = self._bound_torch
         binding = session.io_binding()
         binding.bind_cpu_input(self._input_name, feed)
         for name in self._output_names:
-            binding.bind_output(name, device)
+            binding.bind_output(name, self._device)
         session.run_with_iobinding(binding)
         binding.synchronize_outputs()  # done on onnxruntime's CUDA stream before torch's reads them
         with torch.inference_mode():
